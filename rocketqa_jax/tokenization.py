@@ -1,0 +1,87 @@
+"""Text -> padded token-id batches with a small, fixed set of shapes.
+
+Sequences are tokenized once without padding; batches are then padded to the next multiple of
+`bucket_size` (capped at the max length), so a jitted encoder compiles at most
+max_length / bucket_size shapes (static shapes for TPU) while short batches stay cheap on CPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from typing import Sequence
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class Batch:
+  """One padded batch; arrays are int32 [rows, length]."""
+  input_ids: np.ndarray
+  attention_mask: np.ndarray
+  token_type_ids: np.ndarray
+
+
+def bucket_length(n: int, bucket_size: int, max_length: int) -> int:
+  """The padded length for a longest sequence of n tokens."""
+  return min(max_length, max(bucket_size, math.ceil(n / bucket_size) * bucket_size))
+
+
+class Tokenizer:
+  """Queries and passages (text, or a (title, text) segment pair as RocketQA) -> token ids."""
+
+  def __init__(self, hf_tokenizer, query_max_length: int = 32, passage_max_length: int = 128,
+               bucket_size: int = 32):
+    for name, value in (("query_max_length", query_max_length),
+                        ("passage_max_length", passage_max_length), ("bucket_size", bucket_size)):
+      if value < 1:
+        raise ValueError(f"{name} must be positive, got {value}")
+    self.hf = hf_tokenizer
+    self.query_max_length = query_max_length
+    self.passage_max_length = passage_max_length
+    self.bucket_size = bucket_size
+    self.pad_id = hf_tokenizer.pad_token_id or 0
+
+  @classmethod
+  def from_pretrained(cls, model_dir: str | os.PathLike, **kwargs) -> Tokenizer:
+    import transformers  # Deferred: importing transformers costs seconds.
+    hf = transformers.AutoTokenizer.from_pretrained(str(model_dir), use_fast=True)
+    if not hf.is_fast:
+      raise ValueError(f"{model_dir}: no fast tokenizer (tokenizer.json) could be built")
+    return cls(hf, **kwargs)
+
+  def _tokenize(self, first: Sequence[str], second: Sequence[str] | None, max_length: int):
+    out = self.hf(list(first), None if second is None else list(second), truncation=True,
+                  max_length=max_length, padding=False, return_attention_mask=False,
+                  return_token_type_ids=True)
+    return [(np.asarray(i, np.int32), np.asarray(t, np.int32))
+            for i, t in zip(out["input_ids"], out["token_type_ids"])]
+
+  def tokenize_queries(self, queries: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(input_ids, token_type_ids) per query, truncated to query_max_length."""
+    return self._tokenize(queries, None, self.query_max_length)
+
+  def tokenize_passages(self, texts: Sequence[str], titles: Sequence[str] | None = None
+                        ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Text alone, or title as segment A and text as segment B; the longer one is truncated."""
+    if titles is None:
+      return self._tokenize(texts, None, self.passage_max_length)
+    if len(titles) != len(texts):
+      raise ValueError(f"{len(titles)} titles for {len(texts)} passages")
+    return self._tokenize(titles, texts, self.passage_max_length)
+
+  def pad(self, sequences: Sequence[tuple[np.ndarray, np.ndarray]], max_length: int,
+          rows: int | None = None) -> Batch:
+    """Pads to [rows, bucket length]; extra rows (to keep the batch shape fixed) are all padding."""
+    rows = len(sequences) if rows is None else rows
+    if rows < len(sequences):
+      raise ValueError(f"{len(sequences)} sequences do not fit in {rows} rows")
+    longest = max((len(ids) for ids, _ in sequences), default=1)
+    length = bucket_length(longest, self.bucket_size, max_length)
+    input_ids = np.full((rows, length), self.pad_id, np.int32)
+    token_type_ids = np.zeros((rows, length), np.int32)
+    mask = np.zeros((rows, length), np.int32)
+    for row, (ids, types) in enumerate(sequences):
+      input_ids[row, :len(ids)], token_type_ids[row, :len(ids)], mask[row, :len(ids)] = ids, types, 1
+    return Batch(input_ids, mask, token_type_ids)
