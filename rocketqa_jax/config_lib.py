@@ -1,0 +1,73 @@
+"""Config helpers: big_vision-style `get_config(arg)` arguments, validation, clear flag errors."""
+
+from __future__ import annotations
+
+import sys
+
+import ml_collections
+from absl import flags
+
+from rocketqa_jax.encoder import DTYPES
+from rocketqa_jax.pooling import POOLING_MODES
+
+STAGES = ("eval",)
+
+
+def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
+  """"a=1,quick" -> {a: 1, quick: True}; values take the type of their default."""
+  out = ml_collections.ConfigDict(defaults)
+  for item in filter(None, (arg or "").split(",")):
+    key, _, value = item.partition("=")
+    if key not in defaults:
+      raise ValueError(f"config argument {key!r} unknown; expected one of {sorted(defaults)}")
+    kind = type(defaults[key])
+    if kind is bool:
+      out[key] = value.lower() in ("", "1", "true", "yes")
+    else:
+      out[key] = kind(value)
+  return out
+
+
+def stages(config) -> list[str]:
+  return [s.strip() for s in config.stages.split(",") if s.strip()]
+
+
+def validate(config) -> None:
+  """Raises ValueError naming the config field and the allowed values."""
+  def check(name, value, allowed):
+    if value not in allowed:
+      raise ValueError(f"config.{name}={value!r}: expected one of {list(allowed)}")
+  for stage in stages(config):
+    check("stages", stage, STAGES)
+  check("model.pooling", config.model.pooling, POOLING_MODES)
+  check("model.dtype", config.model.dtype, DTYPES)
+  check("model.param_dtype", config.model.param_dtype, DTYPES)
+  for name in ("query_max_length", "passage_max_length", "bucket_size"):
+    if config.tokenizer[name] < 1:
+      raise ValueError(f"config.tokenizer.{name}={config.tokenizer[name]}: must be positive")
+
+
+def _unknown_override(config, argv) -> str | None:
+  """The first `--config.a.b=v` naming a key the config lacks, described with its siblings."""
+  for arg in argv:
+    if not arg.startswith("--config."):
+      continue
+    node, path = config, arg[len("--config."):].split("=", 1)[0].split(".")
+    for depth, key in enumerate(path):
+      if not isinstance(node, ml_collections.ConfigDict) or key not in node:
+        known = sorted(node.keys()) if isinstance(node, ml_collections.ConfigDict) else []
+        where = ".".join(["config", *path[:depth]])
+        return f"{arg}: {where} has no field {key!r}; its fields are {known}"
+      node = node[key]
+  return None
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl's flag parser, with a readable message for overrides of unknown config keys."""
+  try:
+    return flags.FLAGS(argv)
+  except (AttributeError, KeyError) as e:
+    config = flags.FLAGS["config"].value if "config" in flags.FLAGS else None
+    message = (config is not None and _unknown_override(config, argv)) or f"bad override: {e}"
+    print(f"FATAL config error: {message}", file=sys.stderr)
+    sys.exit(1)

@@ -1,0 +1,1 @@
+"""Readers for retrieval data sets: passages, questions and their labels."""

@@ -1,0 +1,30 @@
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def squad_mini():
+  from rocketqa_jax.data import squad
+  return squad.load_squad_mini()
+
+
+@pytest.fixture(scope="session")
+def minilm():
+  """The packaged all-MiniLM-L6-v2, float32, loaded once for the session."""
+  import rocketqa_jax
+  return rocketqa_jax.load_encoder("all-MiniLM-L6-v2", query_max_length=64)
+
+
+def run_python(args, *, devices: int = 1, env=None, timeout=600):
+  """Runs `python args...` in the repo root with `devices` virtual CPU devices."""
+  full_env = {**os.environ, **(env or {}),
+              "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
+              "JAX_PLATFORMS": "cpu"}
+  return subprocess.run([sys.executable, *args], cwd=REPO, env=full_env, capture_output=True,
+                        text=True, timeout=timeout)
