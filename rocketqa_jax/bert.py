@@ -125,14 +125,16 @@ class SelfAttention(nn.Module):
   def __call__(self, x, mask_bias, deterministic: bool):
     cfg = self.config
     heads, head_dim = cfg.num_attention_heads, cfg.hidden_size // cfg.num_attention_heads
-    split = lambda t: t.reshape(*t.shape[:-1], heads, head_dim)
+    # Heads-major layout [batch, heads, length, head_dim]: XLA:CPU runs these batched matmuls
+    # 2.5x faster than with heads in the third axis (measured in docs/benchmarks.md).
+    split = lambda t: t.reshape(*t.shape[:-1], heads, head_dim).transpose(0, 2, 1, 3)
     q, k, v = (split(_dense(cfg, cfg.hidden_size, n, self.dtype, self.param_dtype)(x))
                for n in ("query", "key", "value"))
-    scores = jnp.einsum("bqhd,bkhd->bhqk", q, k) / jnp.sqrt(head_dim).astype(self.dtype)
+    scores = jnp.einsum("bhqd,bhkd->bhqk", q, k) / jnp.sqrt(head_dim).astype(self.dtype)
     # Softmax in float32 whatever the compute dtype: bfloat16 logits lose the ranking of keys.
     probs = jax.nn.softmax(scores.astype(jnp.float32) + mask_bias, axis=-1).astype(self.dtype)
     probs = nn.Dropout(cfg.attention_probs_dropout_prob)(probs, deterministic=deterministic)
-    out = jnp.einsum("bhqk,bkhd->bqhd", probs, v)
+    out = jnp.einsum("bhqk,bhkd->bhqd", probs, v).transpose(0, 2, 1, 3)
     return out.reshape(*out.shape[:-2], cfg.hidden_size)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import runpy
 import sys
 
 import ml_collections
@@ -67,7 +68,11 @@ def parse_flags(argv: list[str]) -> list[str]:
   try:
     return flags.FLAGS(argv)
   except (AttributeError, KeyError) as e:
-    config = flags.FLAGS["config"].value if "config" in flags.FLAGS else None
-    message = (config is not None and _unknown_override(config, argv)) or f"bad override: {e}"
+    message = f"bad override: {e}"
+    spec = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
+    if spec:  # Load the config again, outside absl, to say which key is unknown.
+      path, _, arg = spec.partition(":")
+      config = runpy.run_path(path)["get_config"](*([arg] if arg else []))
+      message = _unknown_override(config, argv) or message
     print(f"FATAL config error: {message}", file=sys.stderr)
     sys.exit(1)

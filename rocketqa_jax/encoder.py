@@ -88,10 +88,11 @@ class Encoder:
                                  self._padded_rows(len(rows)))
       # Dispatch is asynchronous: the host pads the next batch while this one runs.
       chunks.append((len(rows), self._embed(self.params, jax.device_put(vars(batch), self._rows))))
-      if bar is not None:
-        chunks[-1][1].block_until_ready()  # So the bar shows real progress.
-        bar.update(len(rows))
+      if bar is not None and len(chunks) > 1:  # Count finished batches, keep one in flight.
+        chunks[-2][1].block_until_ready()
+        bar.update(chunks[-2][0])
     if bar is not None:
+      bar.update(len(order) - bar.n)
       bar.close()
     out = np.empty((len(sequences), self.dim), np.float32)
     done = 0

@@ -24,9 +24,11 @@ _REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
 def find_squad_file(path: str | os.PathLike = "") -> pathlib.Path:
-  """The SQuAD v1.1 dev JSON: `path` (file or folder), $ROCKETQA_SQUAD_DIR, or ../shared/data."""
-  candidates = [pathlib.Path(p) for p in (path, os.environ.get(ENV_VAR, "")) if p]
-  candidates += [_REPO.parent / "shared/data/squad_v1.1_dev", pathlib.Path.cwd() / "data/squad"]
+  """The SQuAD v1.1 dev JSON: `path` (file or folder) if given, else $ROCKETQA_SQUAD_DIR if set,
+  else ../shared/data/squad_v1.1_dev beside the repository or ./data/squad."""
+  chosen = path or os.environ.get(ENV_VAR, "")
+  candidates = [pathlib.Path(chosen)] if chosen else [
+      _REPO.parent / "shared/data/squad_v1.1_dev", pathlib.Path.cwd() / "data/squad"]
   for c in candidates:
     if c.is_file():
       return c

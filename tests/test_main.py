@@ -1,0 +1,38 @@
+"""The command line: configs, overrides, errors, and the eval stage on the tiny config."""
+
+import json
+
+from conftest import run_python
+
+
+def test_tiny_eval_writes_metrics(tmp_path):
+  result = run_python(["-m", "rocketqa_jax.main", "--config=configs/tiny.py",
+                       f"--workdir={tmp_path}", "--config.eval.max_questions=64"])
+  assert result.returncode == 0, result.stderr[-3000:]
+  metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+  assert metrics["questions"] == 64 and metrics["passages"] == 2067
+  assert 0 <= metrics["mrr@10"] <= metrics["recall@100"] <= 1
+  assert metrics["recall@1"] <= metrics["recall@5"] <= metrics["recall@20"]
+  saved = json.loads((tmp_path / "config.json").read_text())
+  assert saved["model"]["arch"]["hidden_size"] == 64 and saved["eval"]["max_questions"] == 64
+
+
+def test_unknown_override_names_the_key(tmp_path):
+  result = run_python(["-m", "rocketqa_jax.main", "--config=configs/tiny.py",
+                       f"--workdir={tmp_path}", "--config.model.pooler=mean"])
+  assert result.returncode != 0
+  assert "config.model has no field 'pooler'" in result.stderr
+  assert "'pooling'" in result.stderr  # The fields it does have are listed.
+
+
+def test_wrong_type_and_bad_value_are_rejected(tmp_path):
+  result = run_python(["-m", "rocketqa_jax.main", "--config=configs/tiny.py",
+                       f"--workdir={tmp_path}", "--config.tokenizer.bucket_size=big"])
+  assert result.returncode != 0 and "bucket_size" in result.stderr
+  result = run_python(["-m", "rocketqa_jax.main", "--config=configs/tiny.py",
+                       f"--workdir={tmp_path}", "--config.model.pooling=max"])
+  assert result.returncode != 0
+  assert "config.model.pooling='max': expected one of ['cls', 'mean']" in result.stderr
+  result = run_python(["-m", "rocketqa_jax.main", "--config=configs/tiny.py:nonsense=1",
+                       f"--workdir={tmp_path}"])
+  assert result.returncode != 0 and "config argument 'nonsense' unknown" in result.stderr
