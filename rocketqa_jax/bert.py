@@ -89,47 +89,54 @@ def position_ids(attention_mask: jax.Array, offset: int) -> jax.Array:
   return jnp.cumsum(mask, axis=-1) * mask + (offset - 1)
 
 
-class Embeddings(nn.Module):
+class _Block(nn.Module):
+  """Fields and layer factories shared by every part of the encoder."""
   config: BertConfig
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
+
+  @property
+  def kw(self) -> dict:
+    return dict(config=self.config, dtype=self.dtype, param_dtype=self.param_dtype)
+
+  def dense(self, features: int, name: str) -> nn.Dense:
+    return nn.Dense(features, dtype=self.dtype, param_dtype=self.param_dtype, name=name,
+                    kernel_init=nn.initializers.normal(self.config.initializer_range))
+
+  def embed(self, rows: int, name: str) -> nn.Embed:
+    return nn.Embed(rows, self.config.hidden_size, dtype=self.dtype, name=name,
+                    param_dtype=self.param_dtype,
+                    embedding_init=nn.initializers.normal(self.config.initializer_range))
+
+  def layer_norm(self) -> nn.LayerNorm:
+    return nn.LayerNorm(self.config.layer_norm_eps, dtype=self.dtype,
+                        param_dtype=self.param_dtype, name="LayerNorm")
+
+
+class Embeddings(_Block):
 
   @nn.compact
   def __call__(self, input_ids, token_type_ids, attention_mask, deterministic: bool):
     cfg = self.config
-    embed = lambda n, name: nn.Embed(n, cfg.hidden_size, dtype=self.dtype,
-                                     param_dtype=self.param_dtype, name=name,
-                                     embedding_init=nn.initializers.normal(cfg.initializer_range))
-    x = embed(cfg.vocab_size, "word_embeddings")(input_ids)
-    x += embed(cfg.max_position_embeddings, "position_embeddings")(
+    x = self.embed(cfg.vocab_size, "word_embeddings")(input_ids)
+    x += self.embed(cfg.max_position_embeddings, "position_embeddings")(
         position_ids(attention_mask, cfg.position_offset))
-    x += embed(cfg.type_vocab_size, "token_type_embeddings")(token_type_ids)
+    x += self.embed(cfg.type_vocab_size, "token_type_embeddings")(token_type_ids)
     if cfg.task_type_vocab_size:
-      x += embed(cfg.task_type_vocab_size, "task_type_embeddings")(jnp.zeros_like(input_ids))
-    x = nn.LayerNorm(cfg.layer_norm_eps, dtype=self.dtype, param_dtype=self.param_dtype,
-                     name="LayerNorm")(x)
-    return nn.Dropout(cfg.hidden_dropout_prob)(x, deterministic=deterministic)
+      x += self.embed(cfg.task_type_vocab_size, "task_type_embeddings")(jnp.zeros_like(input_ids))
+    return nn.Dropout(cfg.hidden_dropout_prob)(self.layer_norm()(x), deterministic=deterministic)
 
 
-def _dense(cfg: BertConfig, features: int, name: str, dtype, param_dtype) -> nn.Dense:
-  return nn.Dense(features, dtype=dtype, param_dtype=param_dtype, name=name,
-                  kernel_init=nn.initializers.normal(cfg.initializer_range))
-
-
-class SelfAttention(nn.Module):
-  config: BertConfig
-  dtype: Any = jnp.float32
-  param_dtype: Any = jnp.float32
+class SelfAttention(_Block):
 
   @nn.compact
   def __call__(self, x, mask_bias, deterministic: bool):
     cfg = self.config
     heads, head_dim = cfg.num_attention_heads, cfg.hidden_size // cfg.num_attention_heads
     # Heads-major layout [batch, heads, length, head_dim]: XLA:CPU runs these batched matmuls
-    # 2.5x faster than with heads in the third axis (measured in docs/benchmarks.md).
+    # 2.5x faster than with heads in the third axis (measured in docs/design.md).
     split = lambda t: t.reshape(*t.shape[:-1], heads, head_dim).transpose(0, 2, 1, 3)
-    q, k, v = (split(_dense(cfg, cfg.hidden_size, n, self.dtype, self.param_dtype)(x))
-               for n in ("query", "key", "value"))
+    q, k, v = (split(self.dense(cfg.hidden_size, n)(x)) for n in ("query", "key", "value"))
     scores = jnp.einsum("bhqd,bhkd->bhqk", q, k) / jnp.sqrt(head_dim).astype(self.dtype)
     # Softmax in float32 whatever the compute dtype: bfloat16 logits lose the ranking of keys.
     probs = jax.nn.softmax(scores.astype(jnp.float32) + mask_bias, axis=-1).astype(self.dtype)
@@ -138,62 +145,42 @@ class SelfAttention(nn.Module):
     return out.reshape(*out.shape[:-2], cfg.hidden_size)
 
 
-class AddNorm(nn.Module):
+class AddNorm(_Block):
   """Projection, dropout, residual, LayerNorm: HF's `BertSelfOutput` and `BertOutput`."""
-  config: BertConfig
-  dtype: Any = jnp.float32
-  param_dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, residual, deterministic: bool):
-    cfg = self.config
-    x = _dense(cfg, cfg.hidden_size, "dense", self.dtype, self.param_dtype)(x)
-    x = nn.Dropout(cfg.hidden_dropout_prob)(x, deterministic=deterministic)
-    return nn.LayerNorm(cfg.layer_norm_eps, dtype=self.dtype, param_dtype=self.param_dtype,
-                        name="LayerNorm")(x + residual)
+    x = self.dense(self.config.hidden_size, "dense")(x)
+    x = nn.Dropout(self.config.hidden_dropout_prob)(x, deterministic=deterministic)
+    return self.layer_norm()(x + residual)
 
 
-class Attention(nn.Module):
-  config: BertConfig
-  dtype: Any = jnp.float32
-  param_dtype: Any = jnp.float32
+class Attention(_Block):
 
   @nn.compact
   def __call__(self, x, mask_bias, deterministic: bool):
-    kw = dict(config=self.config, dtype=self.dtype, param_dtype=self.param_dtype)
-    attended = SelfAttention(**kw, name="self")(x, mask_bias, deterministic)
-    return AddNorm(**kw, name="output")(attended, x, deterministic)
+    attended = SelfAttention(**self.kw, name="self")(x, mask_bias, deterministic)
+    return AddNorm(**self.kw, name="output")(attended, x, deterministic)
 
 
-class Intermediate(nn.Module):
-  config: BertConfig
-  dtype: Any = jnp.float32
-  param_dtype: Any = jnp.float32
+class Intermediate(_Block):
 
   @nn.compact
   def __call__(self, x):
-    cfg = self.config
-    x = _dense(cfg, cfg.intermediate_size, "dense", self.dtype, self.param_dtype)(x)
-    return _ACTIVATIONS[cfg.hidden_act](x)
+    x = self.dense(self.config.intermediate_size, "dense")(x)
+    return _ACTIVATIONS[self.config.hidden_act](x)
 
 
-class Layer(nn.Module):
-  config: BertConfig
-  dtype: Any = jnp.float32
-  param_dtype: Any = jnp.float32
+class Layer(_Block):
 
   @nn.compact
   def __call__(self, x, mask_bias, deterministic: bool):
-    kw = dict(config=self.config, dtype=self.dtype, param_dtype=self.param_dtype)
-    x = Attention(**kw, name="attention")(x, mask_bias, deterministic)
-    return AddNorm(**kw, name="output")(Intermediate(**kw, name="intermediate")(x), x,
-                                        deterministic)
+    x = Attention(**self.kw, name="attention")(x, mask_bias, deterministic)
+    hidden = Intermediate(**self.kw, name="intermediate")(x)
+    return AddNorm(**self.kw, name="output")(hidden, x, deterministic)
 
 
-class Encoder(nn.Module):
-  config: BertConfig
-  dtype: Any = jnp.float32
-  param_dtype: Any = jnp.float32
+class Encoder(_Block):
   remat: bool = False
 
   @nn.compact
@@ -201,30 +188,25 @@ class Encoder(nn.Module):
     # `deterministic` (argument 3, counting self) is a Python bool: static under remat.
     layer_cls = nn.remat(Layer, static_argnums=(3,)) if self.remat else Layer
     for i in range(self.config.num_hidden_layers):
-      x = layer_cls(self.config, self.dtype, self.param_dtype, name=f"layer_{i}")(
-          x, mask_bias, deterministic)
+      x = layer_cls(**self.kw, name=f"layer_{i}")(x, mask_bias, deterministic)
     return x
 
 
-class BertModel(nn.Module):
+class BertModel(_Block):
   """Token ids -> last hidden states [batch, length, hidden].
 
   `dtype` is the compute dtype (activations, matmuls), `param_dtype` the storage dtype of the
   weights; `remat` recomputes each layer's activations in the backward pass to save memory.
   """
-  config: BertConfig
-  dtype: Any = jnp.float32
-  param_dtype: Any = jnp.float32
   remat: bool = False
 
   @nn.compact
   def __call__(self, input_ids, attention_mask, token_type_ids=None, deterministic: bool = True):
     if token_type_ids is None:
       token_type_ids = jnp.zeros_like(input_ids)
-    kw = dict(config=self.config, dtype=self.dtype, param_dtype=self.param_dtype)
-    x = Embeddings(**kw, name="embeddings")(input_ids, token_type_ids, attention_mask,
-                                            deterministic)
+    x = Embeddings(**self.kw, name="embeddings")(input_ids, token_type_ids, attention_mask,
+                                                 deterministic)
     # Additive bias over keys, as HF: 0 for real tokens, the most negative float for padding.
     mask_bias = jnp.where(attention_mask[:, None, None, :] > 0, 0.0,
                           jnp.finfo(jnp.float32).min).astype(jnp.float32)
-    return Encoder(**kw, remat=self.remat, name="encoder")(x, mask_bias, deterministic)
+    return Encoder(**self.kw, remat=self.remat, name="encoder")(x, mask_bias, deterministic)

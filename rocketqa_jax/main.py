@@ -23,6 +23,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+  logging.getLogger("jax").setLevel(logging.WARNING)  # Not "no TPU found" on every CPU run.
   config = _CONFIG.value
   try:
     config_lib.validate(config)

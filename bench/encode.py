@@ -1,0 +1,95 @@
+"""Encoding throughput: the packaged all-MiniLM-L6-v2 on the 2,067 SQuAD-mini paragraphs.
+
+  python bench/encode.py [--max-lengths 128,256] [--batch-size 64] [--runs 3] [--peer]
+
+Reports passages/s (median of --runs after a first, compiling run), padding overhead, achieved
+GFLOP/s over the model's FLOPs on real tokens, and that as a fraction of the machine's float32
+matmul peak (one large jnp.dot, same run). --peer also times sentence-transformers (PyTorch) on
+the same texts when it is importable (pip install torch==2.13.0 sentence-transformers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+import common
+import rocketqa_jax
+from rocketqa_jax.data import squad
+
+
+def model_flops(config, lengths) -> float:
+  """Forward FLOPs over real tokens: dense layers 2 x params per token, attention 4 n H per token."""
+  h, i, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
+  dense = 2 * (4 * h * h + 2 * h * i)
+  return float(sum(layers * n * (dense + 4 * n * h) for n in lengths))
+
+
+def bench_ours(texts, max_length, batch_size, runs, dtype):
+  enc = rocketqa_jax.load_encoder("all-MiniLM-L6-v2", passage_max_length=max_length,
+                                  batch_size=batch_size, dtype=dtype)
+  tokens = enc.tokenizer.tokenize_passages(texts)
+  lengths = [len(ids) for ids, _ in tokens]
+  first, times = common.timed_runs(lambda: enc.encode_passages(texts), runs)
+  order = sorted(lengths, reverse=True)
+  padded = sum(enc.tokenizer.pad([(np.zeros(n), np.zeros(n)) for n in order[s:s + batch_size]],
+                                 max_length).input_ids.size
+               for s in range(0, len(order), batch_size))
+  seconds = common.median(times)
+  return {"system": f"rocketqa_jax ({dtype})", "max_length": max_length,
+          "passages_per_s": len(texts) / seconds, "seconds": seconds,
+          "first_run_seconds": first, "runs": [len(texts) / t for t in times],
+          "real_tokens": sum(lengths), "padding_overhead": padded / sum(lengths) - 1,
+          "gflops_per_s": model_flops(enc.model.config, lengths) / seconds / 1e9}
+
+
+def bench_peer(texts, max_length, batch_size, runs):
+  import torch
+  from sentence_transformers import SentenceTransformer
+  from rocketqa_jax.hf_checkpoint import resolve_model_dir
+  model = SentenceTransformer(str(resolve_model_dir("all-MiniLM-L6-v2")), device="cpu")
+  model.max_seq_length = max_length
+  first, times = common.timed_runs(
+      lambda: model.encode(texts, batch_size=batch_size, convert_to_numpy=True), runs)
+  seconds = common.median(times)
+  return {"system": f"sentence-transformers (torch {torch.__version__}, "
+                    f"{torch.get_num_threads()} threads)", "max_length": max_length,
+          "passages_per_s": len(texts) / seconds, "seconds": seconds,
+          "first_run_seconds": first, "runs": [len(texts) / t for t in times]}
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--max-lengths", default="256")
+  parser.add_argument("--batch-size", type=int, default=64)
+  parser.add_argument("--runs", type=int, default=3)
+  parser.add_argument("--dtype", default="float32")
+  parser.add_argument("--peer", action="store_true")
+  parser.add_argument("--out", default=None)
+  args = parser.parse_args(argv)
+  texts = squad.load_squad_mini().corpus.texts
+  peak = common.matmul_peak_gflops()
+  rows = []
+  for max_length in map(int, args.max_lengths.split(",")):
+    ours = bench_ours(texts, max_length, args.batch_size, args.runs, args.dtype)
+    ours["fraction_of_matmul_peak"] = ours["gflops_per_s"] / peak
+    rows.append(ours)
+    if args.peer:
+      peer = bench_peer(texts, max_length, args.batch_size, args.runs)
+      ours["speedup_vs_peer"] = ours["passages_per_s"] / peer["passages_per_s"]
+      rows.append(peer)
+  print(f"\n{len(texts)} SQuAD paragraphs, batch {args.batch_size}, median of {args.runs} runs; "
+        f"float32 matmul peak {peak:.0f} GFLOP/s")
+  common.print_table(rows, ["system", "max_length", "passages_per_s", "first_run_seconds",
+                            "padding_overhead", "gflops_per_s", "fraction_of_matmul_peak",
+                            "speedup_vs_peer"])
+  common.write_json("encode", {"machine": common.machine(), "matmul_peak_gflops": peak,
+                               "batch_size": args.batch_size, "passages": len(texts),
+                               "command": " ".join(["python", "bench/encode.py", *sys.argv[1:]]),
+                               "results": rows}, args.out)
+
+
+if __name__ == "__main__":
+  main()
