@@ -3,7 +3,8 @@
 Corpus: the 2,067 SQuAD v1.1 dev paragraphs; eval: 2,777 questions of 12 held-out articles.
 Model: all-MiniLM-L6-v2 (packaged, offline) with its sentence-transformers settings: mean pooling,
 L2-normalized, passages of at most 256 tokens, text without title.
-Stages so far: `eval` (zero-shot retrieval). Later issues add the RocketQA training stages.
+Stages so far: `train_de` (dual encoder, cross-batch negatives) and `eval` (zero-shot and
+trained). Later issues add mining, the cross-encoder, denoising and augmentation.
 
 Arguments: `configs/squad_mini.py:quick` evaluates the first 300 questions only.
 """
@@ -16,7 +17,7 @@ from rocketqa_jax.config_lib import parse_arg
 def get_config(arg=None):
   arg = parse_arg(arg, quick=False)
   config = ml_collections.ConfigDict()
-  config.stages = "eval"  # Comma-separated, run in order.
+  config.stages = "train_de,eval"  # Comma-separated, run in order.
   config.seed = 0
 
   config.data = ml_collections.ConfigDict()
@@ -38,6 +39,29 @@ def get_config(arg=None):
   config.tokenizer.query_max_length = 32
   config.tokenizer.passage_max_length = 256
   config.tokenizer.bucket_size = 32  # Batches pad to a multiple of this: few compiled shapes.
+
+  config.mesh = ml_collections.ConfigDict()
+  config.mesh.data = -1  # Devices on the data axis; -1 = all.
+
+  # Stage train_de: the dual encoder M_D^(0) (cross-batch negatives, random negatives).
+  config.train = ml_collections.ConfigDict()
+  config.train.steps = 61  # One epoch of the 1,948 labeled questions at 32 per batch.
+  config.train.global_batch = 32  # Queries per step, over all devices.
+  config.train.query_max_length = 32  # Training lengths, as RocketQA (eval: config.tokenizer).
+  config.train.passage_max_length = 128
+  config.train.hard_negatives = 1  # Per query; random corpus passages until mining exists.
+  config.train.negatives = "cross_batch"  # cross_batch | in_batch
+  # RocketQA scores with a plain dot product (scale 1). Our MiniLM embeddings are unit length,
+  # so cosine scores in [-1, 1] need a temperature: 20, as sentence-transformers uses.
+  config.train.score_scale = 20.0
+  config.train.shared_towers = False  # RocketQA: separate query and passage towers.
+  config.train.learning_rate = 2e-5
+  config.train.warmup_fraction = 0.1
+  config.train.weight_decay = 0.0
+  config.train.clip_norm = 1.0
+  config.train.checkpoint_every = 20
+  config.train.keep_checkpoints = 2
+  config.train.log_every = 5
 
   config.eval = ml_collections.ConfigDict()
   config.eval.batch_size = 64

@@ -21,4 +21,11 @@ def get_config(arg=None):
   config.tokenizer.passage_max_length = 64
   config.tokenizer.query_max_length = 16
   config.eval.max_questions = 128
+  config.train.passage_max_length = 64
+  config.train.query_max_length = 16
+  config.train.steps = 6
+  config.train.global_batch = 8
+  config.train.checkpoint_every = 2
+  config.train.log_every = 1
+  config.train.learning_rate = 1e-3
   return config

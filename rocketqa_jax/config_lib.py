@@ -9,9 +9,10 @@ import ml_collections
 from absl import flags
 
 from rocketqa_jax.encoder import DTYPES
+from rocketqa_jax.losses import NEGATIVE_MODES
 from rocketqa_jax.pooling import POOLING_MODES
 
-STAGES = ("eval",)
+STAGES = ("train_de", "eval")
 
 
 def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
@@ -43,9 +44,15 @@ def validate(config) -> None:
   check("model.pooling", config.model.pooling, POOLING_MODES)
   check("model.dtype", config.model.dtype, DTYPES)
   check("model.param_dtype", config.model.param_dtype, DTYPES)
-  for name in ("query_max_length", "passage_max_length", "bucket_size"):
-    if config.tokenizer[name] < 1:
-      raise ValueError(f"config.tokenizer.{name}={config.tokenizer[name]}: must be positive")
+  check("train.negatives", config.train.negatives, NEGATIVE_MODES)
+  positive = [("tokenizer", n) for n in ("query_max_length", "passage_max_length", "bucket_size")]
+  positive += [("train", n) for n in ("steps", "global_batch", "checkpoint_every",
+                                      "keep_checkpoints", "log_every")]
+  for section, name in positive:
+    if config[section][name] < 1:
+      raise ValueError(f"config.{section}.{name}={config[section][name]}: must be positive")
+  if config.train.hard_negatives < 0:
+    raise ValueError(f"config.train.hard_negatives={config.train.hard_negatives}: must be >= 0")
 
 
 def _unknown_override(config, argv) -> str | None:

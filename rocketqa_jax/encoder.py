@@ -52,6 +52,15 @@ class Encoder:
     self._rows = NamedSharding(self.mesh, P("data"))
     self._embed = jax.jit(functools.partial(embed, model, pooling=pooling, normalize=normalize))
 
+  def save_pretrained(self, directory: str | os.PathLike) -> pathlib.Path:
+    """A Hugging Face / sentence-transformers directory that `load_encoder` reads back."""
+    directory = pathlib.Path(directory)
+    hf_checkpoint.save_checkpoint(directory, self.model.config, jax.device_get(self.params))
+    self.tokenizer.hf.save_pretrained(str(directory))
+    hf_checkpoint.save_sentence_spec(directory, hf_checkpoint.SentenceEmbeddingSpec(
+        self.pooling, self.normalize, self.tokenizer.passage_max_length))
+    return directory
+
   def _padded_rows(self, n: int) -> int:
     """Full batches keep batch_size rows; a short tail pads to a power of two (few shapes)."""
     devices = self.mesh.size
@@ -117,17 +126,27 @@ def load_encoder(name_or_path: str | os.PathLike = "all-MiniLM-L6-v2", *,
   backward pass (training memory). `random_init` keeps the tokenizer but initializes the weights (with `config_overrides` applied
   to the architecture, e.g. num_hidden_layers=2): tiny models for tests.
   """
-  model_dir = hf_checkpoint.resolve_model_dir(name_or_path)
+  model_dir, model, params = load_tower(name_or_path, dtype=dtype, param_dtype=param_dtype,
+                                        remat=remat, random_init=random_init, seed=seed,
+                                        **config_overrides)
   spec = hf_checkpoint.load_sentence_spec(model_dir) or hf_checkpoint.SentenceEmbeddingSpec()
-  config = hf_checkpoint.load_config(model_dir, **config_overrides)
-  model = BertModel(config, dtype=as_dtype(dtype), param_dtype=as_dtype(param_dtype), remat=remat)
-  params = init_params(model, seed) if random_init else load_params(model, model_dir)
   tokenizer = Tokenizer.from_pretrained(
       model_dir, query_max_length=query_max_length, bucket_size=bucket_size,
       passage_max_length=passage_max_length or spec.max_seq_length or 256)
   return Encoder(model, params, tokenizer, batch_size=batch_size,
                  pooling=pooling or spec.pooling,
                  normalize=spec.normalize if normalize is None else normalize)
+
+
+def load_tower(name_or_path, *, dtype: str = "float32", param_dtype: str = "float32",
+               remat: bool = False, random_init: bool = False, seed: int = 0,
+               **config_overrides) -> tuple[pathlib.Path, BertModel, dict]:
+  """(checkpoint directory, model, numpy params): the weights alone, without a tokenizer."""
+  model_dir = hf_checkpoint.resolve_model_dir(name_or_path)
+  config = hf_checkpoint.load_config(model_dir, **config_overrides)
+  model = BertModel(config, dtype=as_dtype(dtype), param_dtype=as_dtype(param_dtype), remat=remat)
+  params = init_params(model, seed) if random_init else load_params(model, model_dir)
+  return model_dir, model, jax.device_get(params)
 
 
 def _dummy_inputs(rows: int = 1, length: int = 8):

@@ -117,6 +117,25 @@ def load_sentence_spec(model_dir: pathlib.Path) -> SentenceEmbeddingSpec | None:
   return SentenceEmbeddingSpec(pooling, normalize, max_len)
 
 
+def save_sentence_spec(model_dir: pathlib.Path, spec: SentenceEmbeddingSpec) -> None:
+  """modules.json and its pooling config, so sentence-transformers (and we) pool the same way."""
+  model_dir = pathlib.Path(model_dir)
+  modules = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+             {"idx": 1, "name": "1", "path": "1_Pooling",
+              "type": "sentence_transformers.models.Pooling"}]
+  if spec.normalize:
+    modules.append({"idx": 2, "name": "2", "path": "2_Normalize",
+                    "type": "sentence_transformers.models.Normalize"})
+  (model_dir / "1_Pooling").mkdir(parents=True, exist_ok=True)
+  (model_dir / "modules.json").write_text(json.dumps(modules, indent=2) + "\n")
+  dim = _read_json(model_dir / "config.json")["hidden_size"]
+  pooling = {"word_embedding_dimension": dim, "pooling_mode_cls_token": spec.pooling == "cls",
+             "pooling_mode_mean_tokens": spec.pooling == "mean"}
+  (model_dir / "1_Pooling" / "config.json").write_text(json.dumps(pooling, indent=2) + "\n")
+  st_config = {"max_seq_length": spec.max_seq_length, "do_lower_case": False}
+  (model_dir / "sentence_bert_config.json").write_text(json.dumps(st_config, indent=2) + "\n")
+
+
 def hf_name(path: tuple[str, ...]) -> tuple[str, bool]:
   """Our parameter path -> (HF tensor name, whether the array is transposed between them)."""
   *modules, leaf = (re.sub(r"^layer_(\d+)$", r"layer.\1", p) for p in path)

@@ -7,23 +7,26 @@ import logging
 import pathlib
 
 from absl import app, flags
+from absl import logging as absl_logging
 from ml_collections import config_flags
 
-from rocketqa_jax import artifacts, config_lib, evaluation
+from rocketqa_jax import artifacts, config_lib, distributed, stages
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py[:arg]).",
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where every stage writes its outputs.")
 flags.mark_flags_as_required(["config", "workdir"])
 
-STAGES = {"eval": evaluation.run}
+STAGES = {"train_de": stages.train_de, "eval": stages.evaluate}
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-  logging.getLogger("jax").setLevel(logging.WARNING)  # Not "no TPU found" on every CPU run.
+  # Our progress at INFO; libraries (orbax logs every save step, jax "no TPU found") at WARNING.
+  absl_logging.set_verbosity(absl_logging.WARNING)
+  logging.getLogger("rocketqa_jax").setLevel(logging.INFO)
+  distributed.initialize()
   config = _CONFIG.value
   try:
     config_lib.validate(config)
@@ -32,7 +35,7 @@ def main(argv):
   workdir = pathlib.Path(_WORKDIR.value)
   artifacts.write_text_atomic(workdir / "config.json", config.to_json_best_effort(indent=2))
   for stage in config_lib.stages(config):
-    logging.info("stage %s", stage)
+    logging.getLogger("rocketqa_jax").info("stage %s", stage)
     STAGES[stage](config, workdir)
 
 

@@ -22,6 +22,9 @@ class Batch:
   attention_mask: np.ndarray
   token_type_ids: np.ndarray
 
+  def take(self, rows) -> "Batch":
+    return Batch(self.input_ids[rows], self.attention_mask[rows], self.token_type_ids[rows])
+
 
 def bucket_length(n: int, bucket_size: int, max_length: int) -> int:
   """The padded length for a longest sequence of n tokens."""

@@ -5,6 +5,11 @@ import sys
 
 import pytest
 
+# Every test process sees 8 virtual CPU devices (set before jax is imported), so multi-device
+# code runs in-process; subprocesses choose their own count with run_python(devices=...).
+os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
@@ -21,10 +26,13 @@ def minilm():
   return rocketqa_jax.load_encoder("all-MiniLM-L6-v2", query_max_length=64)
 
 
-def run_python(args, *, devices: int = 1, env=None, timeout=600):
+def run_python(args, *, devices: int = 1, env=None, timeout=600, wait=True):
   """Runs `python args...` in the repo root with `devices` virtual CPU devices."""
   full_env = {**os.environ, **(env or {}),
               "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
               "JAX_PLATFORMS": "cpu"}
+  if not wait:
+    return subprocess.Popen([sys.executable, *args], cwd=REPO, env=full_env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
   return subprocess.run([sys.executable, *args], cwd=REPO, env=full_env, capture_output=True,
                         text=True, timeout=timeout)

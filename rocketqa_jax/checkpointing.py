@@ -1,0 +1,50 @@
+"""Full training state (params, optimizer state, step) with orbax, for exact resumption.
+
+The step is also the data position (batches are a pure function of the step), and the sampler's
+signature is saved beside the state so that resuming with a different data setup fails loudly
+instead of silently training on another order. Parameters-only loading for inference goes
+through exported towers (`hf_checkpoint`, `load_encoder`), kept apart from this.
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import orbax.checkpoint as ocp
+
+
+class Checkpoints:
+  """Saves every `every` steps (and when forced), keeps the last `keep`, restores the latest."""
+
+  def __init__(self, directory: str | os.PathLike, *, every: int, keep: int):
+    options = ocp.CheckpointManagerOptions(save_interval_steps=every, max_to_keep=keep,
+                                           enable_async_checkpointing=True)
+    self.manager = ocp.CheckpointManager(os.path.abspath(directory), options=options,
+                                         item_names=("state", "data"))
+
+  def latest_step(self) -> int | None:
+    return self.manager.latest_step()
+
+  def save(self, step: int, state, data_signature: dict, *, force: bool = False) -> bool:
+    args = ocp.args.Composite(state=ocp.args.StandardSave(state),
+                              data=ocp.args.JsonSave(data_signature))
+    return self.manager.save(step, args=args, force=force)
+
+  def restore(self, abstract_state, data_signature: dict, step: int | None = None):
+    """The state at `step` (default: latest), laid out as `abstract_state`'s shardings."""
+    step = self.latest_step() if step is None else step
+    target = jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), abstract_state)
+    restored = self.manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(target), data=ocp.args.JsonRestore()))
+    if restored.data != data_signature:
+      raise ValueError(
+          f"checkpoint {self.manager.directory}/{step} was written with data {restored.data}, "
+          f"this run has {data_signature}: resuming would not replay the same batches. Use a "
+          "new workdir, or restore the original data config.")
+    return restored.state
+
+  def close(self) -> None:
+    self.manager.wait_until_finished()
+    self.manager.close()

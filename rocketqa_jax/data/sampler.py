@@ -1,0 +1,92 @@
+"""Deterministic training batches: the global batch at step s is a pure function of (seed, s).
+
+So resuming needs only the step, every process can build its own slice without talking to the
+others, and hard negatives are drawn per step the same way. Batches are laid out per device as
+the loss expects: [B queries], [B positives; B x h negatives].
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import numpy as np
+
+from rocketqa_jax.tokenization import Batch
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainExample:
+  """A question with corpus rows of its labeled positives and (optionally) hard negatives."""
+  query: str
+  positives: tuple[int, ...]
+  hard_negatives: tuple[int, ...] = ()
+
+
+class BatchSampler:
+  """Global batches of `global_batch` queries, each with one positive and `hard_negatives`
+  negatives (drawn from its hard negatives; random corpus passages when it has too few)."""
+
+  def __init__(self, examples: Sequence[TrainExample], queries: Batch, passages: Batch, *,
+               global_batch: int, hard_negatives: int, num_devices: int, seed: int):
+    if not examples:
+      raise ValueError("no training examples")
+    if global_batch % num_devices:
+      raise ValueError(f"global batch {global_batch} is not a multiple of the {num_devices} "
+                       "devices")
+    if any(not ex.positives for ex in examples):
+      raise ValueError("every training example needs at least one positive")
+    self.examples, self.queries, self.passages = examples, queries, passages
+    self.global_batch, self.hard_negatives = global_batch, hard_negatives
+    self.num_devices, self.seed = num_devices, seed
+    self.per_device = global_batch // num_devices
+    self.max_positives = max(len(ex.positives) for ex in examples)
+    self.corpus_size = len(passages.input_ids)
+
+  def signature(self) -> dict:
+    """What must not change between a run and its resumption for the data order to be exact."""
+    return {"seed": self.seed, "global_batch": self.global_batch, "examples": len(self.examples),
+            "hard_negatives": self.hard_negatives, "corpus": self.corpus_size}
+
+  def example_indices(self, step: int) -> np.ndarray:
+    """Rows of `examples` in the global batch of `step`: epochs are seeded permutations."""
+    n = len(self.examples)
+    positions = np.arange(step * self.global_batch, (step + 1) * self.global_batch)
+    out = np.empty(len(positions), np.int64)
+    for epoch in np.unique(positions // n):
+      perm = np.random.default_rng([self.seed, int(epoch)]).permutation(n)
+      sel = positions // n == epoch
+      out[sel] = perm[positions[sel] % n]
+    return out
+
+  def _passages_for(self, step: int, position: int, ex: TrainExample) -> list[int]:
+    """[positive, h negatives] for the example at `position` of the global batch of `step`."""
+    rng = np.random.default_rng([self.seed, step, position, 1])
+    positive = ex.positives[rng.integers(len(ex.positives))]
+    pool = [p for p in ex.hard_negatives if p not in ex.positives]
+    take = min(self.hard_negatives, len(pool))
+    negatives = [pool[i] for i in rng.choice(len(pool), take, replace=False)] if take else []
+    excluded = set(ex.positives)
+    while len(negatives) < self.hard_negatives:  # Top up with random corpus passages.
+      candidate = int(rng.integers(self.corpus_size))
+      if candidate not in excluded:
+        negatives.append(candidate)
+    return [positive, *negatives]
+
+  def device_batches(self, step: int, devices: Sequence[int]) -> dict[str, np.ndarray]:
+    """The rows of the global batch that belong to `devices` (global device positions)."""
+    indices = self.example_indices(step)
+    q_rows, p_rows, q_pos = [], [], []
+    for d in devices:
+      block = range(d * self.per_device, (d + 1) * self.per_device)
+      picks = [self._passages_for(step, pos, self.examples[indices[pos]]) for pos in block]
+      q_rows += [indices[pos] for pos in block]
+      p_rows += [p[0] for p in picks] + [n for p in picks for n in p[1:]]
+      for pos in block:
+        positives = self.examples[indices[pos]].positives
+        q_pos.append(list(positives) + [-1] * (self.max_positives - len(positives)))
+    queries = self.queries.take(np.asarray(q_rows))
+    passages = self.passages.take(np.asarray(p_rows))
+    return {"query": vars(queries), "passage": vars(passages),
+            "query_positive_ids": np.asarray(q_pos, np.int32),
+            "passage_ids": np.asarray(p_rows, np.int32)}

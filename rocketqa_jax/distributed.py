@@ -1,0 +1,26 @@
+"""Joining a multi-process (multi-host) run: the same code path on a TPU pod, a GPU cluster, or
+several local CPU processes in tests."""
+
+from __future__ import annotations
+
+import os
+
+import jax
+
+COORDINATOR_ENV = "ROCKETQA_COORDINATOR"  # host:port of process 0.
+NUM_PROCESSES_ENV = "ROCKETQA_NUM_PROCESSES"
+PROCESS_ID_ENV = "ROCKETQA_PROCESS_ID"
+AUTO_ENV = "ROCKETQA_DISTRIBUTED"  # "1": let JAX detect the cluster (Cloud TPU pods, SLURM).
+
+
+def initialize() -> None:
+  """Calls jax.distributed.initialize when the environment asks for it; else a no-op."""
+  if os.environ.get(COORDINATOR_ENV):
+    if jax.config.jax_platforms in (None, "", "cpu") and os.environ.get(
+        "JAX_PLATFORMS", "cpu") == "cpu":
+      jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(coordinator_address=os.environ[COORDINATOR_ENV],
+                               num_processes=int(os.environ[NUM_PROCESSES_ENV]),
+                               process_id=int(os.environ[PROCESS_ID_ENV]))
+  elif os.environ.get(AUTO_ENV) == "1":
+    jax.distributed.initialize()

@@ -1,0 +1,93 @@
+"""The stages `main` runs, each a function of (config, workdir) that writes its outputs there.
+
+A stage whose outputs are complete is skipped, so a rerun after a crash goes on where it stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import pathlib
+import shutil
+
+import jax
+
+from rocketqa_jax import artifacts, evaluation, sharding
+from rocketqa_jax.data import squad
+from rocketqa_jax.data.sampler import BatchSampler, TrainExample
+from rocketqa_jax.dual_encoder import DualEncoder
+from rocketqa_jax.encoder import Encoder, load_tower
+from rocketqa_jax.tokenization import Tokenizer
+from rocketqa_jax.trainer import Trainer, host_params
+
+log = logging.getLogger(__name__)
+TOWERS = ("query_encoder", "passage_encoder")
+
+
+def load_data(config) -> squad.SquadMini:
+  if config.data.name != "squad_mini":
+    raise ValueError(f"config.data.name={config.data.name!r}: only 'squad_mini' is supported")
+  return squad.load_squad_mini(config.data.path)
+
+
+def train_de(config, workdir: pathlib.Path) -> pathlib.Path:
+  """Dual encoder on the labeled questions: positive = the question's paragraph; negatives =
+  cross-batch (or in-batch) plus random corpus passages, as there are no mined ones yet."""
+  out = workdir / "train_de"
+  if all((out / t / "model.safetensors").exists() for t in TOWERS):
+    log.info("train_de: %s is complete, skipping", out)
+    return out
+  m, t, c = config.model, config.tokenizer, config.train
+  data = load_data(config)
+  corpus = data.corpus
+  model_dir, model, tower_params = load_tower(
+      m.checkpoint, dtype=m.dtype, param_dtype=m.param_dtype, remat=m.remat,
+      random_init=m.random_init, seed=config.seed, **m.arch.to_dict())
+  tokenizer = Tokenizer.from_pretrained(model_dir, query_max_length=t.query_max_length,
+                                        passage_max_length=t.passage_max_length,
+                                        bucket_size=t.bucket_size)
+  examples = [TrainExample(q.text, tuple(corpus.index[p] for p in q.positive_ids))
+              for q in data.labeled]
+  # Training pads every batch to the fixed training lengths: one compiled step.
+  train_tokenizer = Tokenizer(tokenizer.hf, query_max_length=c.query_max_length,
+                              passage_max_length=c.passage_max_length)
+  queries = train_tokenizer.pad(train_tokenizer.tokenize_queries([e.query for e in examples]),
+                                c.query_max_length)
+  passages = train_tokenizer.pad(train_tokenizer.tokenize_passages(
+      corpus.texts, corpus.titles if config.data.use_titles else None), c.passage_max_length)
+  mesh = sharding.make_mesh(config.mesh.data)
+  sampler = BatchSampler(examples, queries, passages, global_batch=c.global_batch,
+                         hard_negatives=c.hard_negatives, num_devices=mesh.size, seed=config.seed)
+  de = DualEncoder(model, pooling=m.pooling, normalize=m.normalize, shared=c.shared_towers)
+  state = Trainer(c, de, sampler, mesh, out, seed=config.seed).train(tower_params)
+  if jax.process_index() == 0:
+    params = host_params(state.params)
+    for tower, side in zip(TOWERS, ("query", "passage")):
+      partial = out / f".{tower}.partial"
+      shutil.rmtree(partial, ignore_errors=True)
+      Encoder(model, de.tower(params, side), tokenizer, pooling=m.pooling,
+              normalize=m.normalize).save_pretrained(partial)
+      shutil.rmtree(out / tower, ignore_errors=True)
+      partial.rename(out / tower)
+  return out
+
+
+def evaluate(config, workdir: pathlib.Path) -> dict:
+  """The configured checkpoint (zero-shot) and, when trained, the workdir's dual encoder."""
+  data = load_data(config)
+  models = {"initial": (config.model.checkpoint, config.model.checkpoint)}
+  trained = workdir / "train_de"
+  if all((trained / t / "model.safetensors").exists() for t in TOWERS):
+    models["train_de"] = tuple(str(trained / t) for t in TOWERS)
+  results = {}
+  for name, (query_dir, passage_dir) in models.items():
+    passage_encoder = evaluation.encoder_from_config(config, passage_dir)
+    query_encoder = (passage_encoder if query_dir == passage_dir
+                     else evaluation.encoder_from_config(config, query_dir))
+    results[name] = evaluation.evaluate(
+        query_encoder, passage_encoder, data, use_titles=config.data.use_titles,
+        ks=tuple(config.eval.ks), mrr_k=config.eval.mrr_k,
+        max_questions=config.eval.max_questions)
+    results[name]["model"] = passage_dir
+  artifacts.write_json_atomic(workdir / "eval" / "metrics.json", results)
+  print(evaluation.format_table(results))
+  return results

@@ -1,0 +1,161 @@
+"""Dual-encoder training: sharded state, one jitted update step, metrics, checkpoints, resume."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import pathlib
+import signal
+import time
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from rocketqa_jax import sharding
+from rocketqa_jax.checkpointing import Checkpoints
+from rocketqa_jax.data.sampler import BatchSampler
+from rocketqa_jax.dual_encoder import DualEncoder
+
+log = logging.getLogger(__name__)
+# Fault injection for the resume tests: SIGKILL this process right after the given step.
+FAULT_ENV = "ROCKETQA_KILL_AFTER_STEP"
+
+
+@flax.struct.dataclass
+class TrainState:
+  step: jax.Array
+  params: Any
+  opt_state: Any
+  skipped: jax.Array  # Updates skipped because the loss or gradients were not finite.
+
+
+def make_optimizer(cfg, total_steps: int):
+  """AdamW with global-norm clipping; linear warmup to the peak rate, then linear decay to 0."""
+  warmup = int(cfg.warmup_fraction * total_steps)
+  schedule = optax.join_schedules([
+      optax.linear_schedule(0.0, cfg.learning_rate, max(warmup, 1)),
+      optax.linear_schedule(cfg.learning_rate, 0.0, max(total_steps - warmup, 1))], [warmup])
+  tx = optax.chain(optax.clip_by_global_norm(cfg.clip_norm),
+                   optax.adamw(schedule, weight_decay=cfg.weight_decay))
+  return tx, schedule
+
+
+def train_step(state: TrainState, batch: dict, *, loss_fn, tx, schedule, rng) -> tuple:
+  """One update; a non-finite loss or gradient leaves params and optimizer state unchanged."""
+  step_rng = jax.random.fold_in(rng, state.step)
+  (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, batch,
+                                                                     step_rng)
+  grad_norm = optax.global_norm(grads)
+  updates, opt_state = tx.update(grads, state.opt_state, state.params)
+  params = optax.apply_updates(state.params, updates)
+  finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+  keep_if_finite = lambda new, old: jax.tree.map(lambda n, o: jnp.where(finite, n, o), new, old)
+  new_state = TrainState(step=state.step + 1, params=keep_if_finite(params, state.params),
+                         opt_state=keep_if_finite(opt_state, state.opt_state),
+                         skipped=state.skipped + (~finite).astype(jnp.int32))
+  metrics = dict(metrics, loss=loss, grad_norm=grad_norm, learning_rate=schedule(state.step),
+                 skipped=new_state.skipped)
+  return new_state, metrics
+
+
+class Trainer:
+  """Trains `dual_encoder` on `sampler`'s batches, checkpointing to `workdir/checkpoints`."""
+
+  def __init__(self, cfg, dual_encoder: DualEncoder, sampler: BatchSampler, mesh,
+               workdir: str | os.PathLike, seed: int = 0):
+    self.cfg, self.de, self.sampler, self.mesh = cfg, dual_encoder, sampler, mesh
+    self.workdir = pathlib.Path(workdir)
+    self.tx, self.schedule = make_optimizer(cfg, cfg.steps)
+    loss_fn = functools.partial(dual_encoder.loss, mesh=mesh, negatives=cfg.negatives,
+                                scale=cfg.score_scale)
+    step = functools.partial(train_step, loss_fn=loss_fn, tx=self.tx, schedule=self.schedule,
+                             rng=jax.random.key(seed))
+    self.step_fn = jax.jit(step, donate_argnums=(0,))
+
+  def _init(self, params) -> TrainState:
+    return TrainState(step=jnp.zeros((), jnp.int32), params=params,
+                      opt_state=self.tx.init(params), skipped=jnp.zeros((), jnp.int32))
+
+  def init_state(self, tower_params) -> TrainState:
+    """The state created directly with its sharding (here: replicated over the data axis)."""
+    params = self.de.init_params(tower_params)
+    shardings = jax.tree.map(lambda _: sharding.replicated(self.mesh),
+                             jax.eval_shape(self._init, params))
+    return jax.jit(self._init, out_shardings=shardings)(params)
+
+  def batch(self, step: int) -> dict:
+    local = self.sampler.device_batches(step, sharding.local_device_positions(self.mesh))
+    return sharding.global_batch(self.mesh, local)
+
+  def train(self, tower_params) -> TrainState:
+    """Runs to cfg.steps, resuming from the latest checkpoint when there is one."""
+    cfg, signature = self.cfg, self.sampler.signature()
+    checkpoints = Checkpoints(self.workdir / "checkpoints", every=cfg.checkpoint_every,
+                              keep=cfg.keep_checkpoints)
+    state = self.init_state(tower_params)
+    if checkpoints.latest_step() is not None:
+      state = checkpoints.restore(state, signature)
+      log.info("resumed from step %d", int(state.step))
+    start = int(state.step)
+    metrics_log = MetricsLog(self.workdir / "metrics.jsonl", start)
+    bar = _progress(start, cfg.steps)
+    last_time, last_step = time.perf_counter(), start
+    for step in range(start, cfg.steps):
+      state, metrics = self.step_fn(state, self.batch(step))
+      checkpoints.save(step + 1, state, signature, force=step + 1 == cfg.steps)
+      if os.environ.get(FAULT_ENV) == str(step + 1):
+        checkpoints.manager.wait_until_finished()
+        os.kill(os.getpid(), signal.SIGKILL)
+      if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
+        metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+        now = time.perf_counter()
+        metrics.update(step=step + 1, queries_per_s=(step + 1 - last_step) * cfg.global_batch
+                       / (now - last_time))
+        last_time, last_step = now, step + 1
+        metrics_log.write(metrics)
+        if metrics["skipped"]:
+          log.warning("%d non-finite updates skipped so far", int(metrics["skipped"]))
+        if bar is not None:
+          bar.set_postfix(loss=f"{metrics['loss']:.3f}", acc=f"{metrics['accuracy']:.2f}")
+      if bar is not None:
+        bar.update(1)
+    if bar is not None:
+      bar.close()
+    checkpoints.close()
+    return state
+
+
+class MetricsLog:
+  """JSONL of training metrics, written by process 0; on resume, lines past the restored step
+  (logged after the last checkpoint, before a crash) are dropped so no step appears twice."""
+
+  def __init__(self, path: pathlib.Path, start_step: int):
+    self.path = path
+    self.enabled = jax.process_index() == 0
+    if self.enabled and path.exists():
+      kept = [line for line in path.read_text().splitlines()
+              if line and json.loads(line)["step"] <= start_step]
+      path.write_text("".join(line + "\n" for line in kept))
+
+  def write(self, metrics: dict) -> None:
+    if self.enabled:
+      with self.path.open("a") as f:
+        f.write(json.dumps(metrics) + "\n")
+
+
+def _progress(start: int, total: int):
+  if jax.process_index() != 0:
+    return None
+  from tqdm.auto import tqdm
+  return tqdm(initial=start, total=total, desc="train", unit="step", dynamic_ncols=True)
+
+
+def host_params(params) -> Any:
+  """Replicated (possibly multi-host) params -> numpy on this host."""
+  return jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), params)

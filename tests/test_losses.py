@@ -1,0 +1,78 @@
+"""Cross-batch loss on 8 devices against a single-device reference over the global batch."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from rocketqa_jax.losses import contrastive_loss, sharded_contrastive_loss
+from rocketqa_jax.sharding import make_mesh
+
+DEVICES, B, D = 8, 3, 16
+
+
+def _inputs(hard, seed=0):
+  """Global batch in device-block layout; some passage ids repeat across devices."""
+  rng = np.random.default_rng(seed)
+  m = B * (1 + hard)
+  q = rng.normal(size=(DEVICES * B, D)).astype(np.float32)
+  p = rng.normal(size=(DEVICES * m, D)).astype(np.float32)
+  p_ids = rng.permutation(1000)[:DEVICES * m].astype(np.int32).reshape(DEVICES, m)
+  positives = p_ids[:, :B].copy()
+  if hard:  # Device 5's first negative is the positive of device 1's query 2: a false negative.
+    p_ids[5, B] = positives[1, 2]
+  q_pos = np.stack([positives.reshape(-1), np.full(DEVICES * B, -1)], 1).astype(np.int32)
+  q_pos[4, 1] = p_ids[6, 0]  # Query 4 has a second labeled positive elsewhere in the batch.
+  return q, p, q_pos, p_ids.reshape(-1)
+
+
+def reference_loss(q, p, q_pos, p_ids, m):
+  """Every query against every passage of the global batch, no devices involved."""
+  scores = q @ p.T
+  labels = np.array([(g // B) * m + g % B for g in range(len(q))])
+  positive = (p_ids[None, :, None] == q_pos[:, None, :]).any(-1) & (q_pos[:, None, :] >= 0).any(-1)
+  mask = positive & (np.arange(len(p))[None] != labels[:, None])
+  scores = jnp.where(mask, -jnp.inf, scores)
+  logp = jax.nn.log_softmax(scores, axis=-1)
+  return -logp[np.arange(len(q)), labels].mean(), int(mask.sum())
+
+
+@pytest.mark.parametrize("hard", [0, 2])
+def test_cross_batch_loss_and_grads_equal_global_reference(hard):
+  q, p, q_pos, p_ids = _inputs(hard)
+  m = B * (1 + hard)
+  mesh = make_mesh()
+  assert mesh.size == DEVICES
+
+  def sharded(q, p):
+    return sharded_contrastive_loss(mesh, q, p, q_pos, p_ids, negatives="cross_batch")[0]
+
+  loss, grads = jax.jit(jax.value_and_grad(sharded, argnums=(0, 1)))(q, p)
+  ref_fn = lambda q, p: reference_loss(q, p, q_pos, p_ids, m)[0]
+  ref_loss, ref_grads = jax.value_and_grad(ref_fn, argnums=(0, 1))(q, p)
+  assert reference_loss(q, p, q_pos, p_ids, m)[1] == (2 if hard else 1)  # Masks were exercised.
+  np.testing.assert_allclose(loss, ref_loss, rtol=1e-5)
+  for g, r in zip(grads, ref_grads):
+    np.testing.assert_allclose(g, r, rtol=1e-5, atol=1e-7)
+  _, metrics = sharded_contrastive_loss(mesh, q, p, q_pos, p_ids, negatives="cross_batch")
+  expected_negatives = DEVICES * m - 1 - reference_loss(q, p, q_pos, p_ids, m)[1] / len(q)
+  np.testing.assert_allclose(metrics["negatives_per_query"], expected_negatives, rtol=1e-6)
+
+
+def test_in_batch_loss_is_the_mean_of_per_device_losses():
+  hard = 1
+  q, p, q_pos, p_ids = _inputs(hard, seed=1)
+  m = B * (1 + hard)
+  mesh = make_mesh()
+  loss, metrics = jax.jit(lambda q, p: sharded_contrastive_loss(
+      mesh, q, p, q_pos, p_ids, negatives="in_batch"))(q, p)
+  per_device = [contrastive_loss(q[d * B:(d + 1) * B], p[d * m:(d + 1) * m],
+                                 q_pos[d * B:(d + 1) * B], p_ids[d * m:(d + 1) * m])[0]
+                for d in range(DEVICES)]
+  np.testing.assert_allclose(loss, np.mean(per_device), rtol=1e-5)
+  assert float(metrics["negatives_per_query"]) <= m - 1
+
+
+def test_unknown_negative_mode():
+  with pytest.raises(ValueError, match="in_batch"):
+    sharded_contrastive_loss(make_mesh(), *_inputs(0), negatives="global")
