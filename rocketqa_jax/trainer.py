@@ -51,7 +51,7 @@ def train_step(state: TrainState, batch: dict, *, loss_fn, tx, schedule, rng) ->
   step_rng = jax.random.fold_in(rng, state.step)
   (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, batch,
                                                                      step_rng)
-  grad_norm = optax.global_norm(grads)
+  grad_norm = optax.tree.norm(grads)
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
   finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
@@ -109,9 +109,6 @@ class Trainer:
     for step in range(start, cfg.steps):
       state, metrics = self.step_fn(state, self.batch(step))
       checkpoints.save(step + 1, state, signature, force=step + 1 == cfg.steps)
-      if os.environ.get(FAULT_ENV) == str(step + 1):
-        checkpoints.manager.wait_until_finished()
-        os.kill(os.getpid(), signal.SIGKILL)
       if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
         metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
         now = time.perf_counter()
@@ -125,6 +122,8 @@ class Trainer:
           bar.set_postfix(loss=f"{metrics['loss']:.3f}", acc=f"{metrics['accuracy']:.2f}")
       if bar is not None:
         bar.update(1)
+      if os.environ.get(FAULT_ENV) == str(step + 1):
+        os.kill(os.getpid(), signal.SIGKILL)
     if bar is not None:
       bar.close()
     checkpoints.close()
