@@ -135,8 +135,8 @@ def test_two_processes_equal_one_process_with_four_devices(tmp_path):
                              [m["loss"] for m in _metrics(single)], rtol=1e-5)
   # Gradients are summed in another order across processes (gloo) than within one; Adam divides
   # by sqrt(v), so on a weight whose gradient is ~0 that rounding shows up to ~1e-6 (seen: 1 of
-  # 2M entries at 2.5e-6). Everything else must agree to float32 rounding.
+  # 2M entries at 2.5e-6, 5 above 1e-7). Everything else must agree to float32 rounding.
   a, b = _tower(single), _tower(multi)
-  for key in a:
-    np.testing.assert_allclose(a[key], b[key], atol=1e-5, err_msg=key)
-    assert np.mean(np.abs(a[key] - b[key]) > 1e-7) < 1e-4, key
+  assert a.keys() == b.keys()
+  diff = np.concatenate([np.abs(a[k] - b[k]).ravel() for k in a])
+  assert diff.max() < 1e-5 and (diff > 1e-7).sum() <= 20, (diff.max(), (diff > 1e-7).sum())
