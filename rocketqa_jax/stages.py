@@ -5,6 +5,7 @@ A stage whose outputs are complete is skipped, so a rerun after a crash goes on 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import pathlib
 import shutil
@@ -29,15 +30,18 @@ def load_data(config) -> squad.SquadMini:
   return squad.load_squad_mini(config.data.path)
 
 
-def train_de(config, workdir: pathlib.Path) -> pathlib.Path:
-  """Dual encoder on the labeled questions: positive = the question's paragraph; negatives =
-  cross-batch (or in-batch) plus random corpus passages, as there are no mined ones yet."""
-  out = workdir / "train_de"
-  if all((out / t / "model.safetensors").exists() for t in TOWERS):
-    log.info("train_de: %s is complete, skipping", out)
-    return out
+@dataclasses.dataclass
+class DualEncoderRun:
+  """Everything train_de builds before its first step (also used by bench/train.py)."""
+  trainer: Trainer
+  tower_params: dict
+  tokenizer: Tokenizer
+
+
+def setup_train_de(config, workdir: pathlib.Path, data: squad.SquadMini) -> DualEncoderRun:
+  """Labeled questions as examples (positive = the question's paragraph), tokenized at the
+  fixed training lengths, a mesh, a deterministic sampler and a trainer."""
   m, t, c = config.model, config.tokenizer, config.train
-  data = load_data(config)
   corpus = data.corpus
   model_dir, model, tower_params = load_tower(
       m.checkpoint, dtype=m.dtype, param_dtype=m.param_dtype, remat=m.remat,
@@ -58,14 +62,26 @@ def train_de(config, workdir: pathlib.Path) -> pathlib.Path:
   sampler = BatchSampler(examples, queries, passages, global_batch=c.global_batch,
                          hard_negatives=c.hard_negatives, num_devices=mesh.size, seed=config.seed)
   de = DualEncoder(model, pooling=m.pooling, normalize=m.normalize, shared=c.shared_towers)
-  state = Trainer(c, de, sampler, mesh, out, seed=config.seed).train(tower_params)
+  return DualEncoderRun(Trainer(c, de, sampler, mesh, workdir, seed=config.seed), tower_params,
+                        tokenizer)
+
+
+def train_de(config, workdir: pathlib.Path) -> pathlib.Path:
+  """Dual encoder on the labeled questions: cross-batch (or in-batch) negatives plus random
+  corpus passages as the "hard" ones, as there are no mined negatives yet."""
+  out = workdir / "train_de"
+  if all((out / t / "model.safetensors").exists() for t in TOWERS):
+    log.info("train_de: %s is complete, skipping", out)
+    return out
+  run = setup_train_de(config, out, load_data(config))
+  state = run.trainer.train(run.tower_params)
   if jax.process_index() == 0:
-    params = host_params(state.params)
+    de, params = run.trainer.de, host_params(state.params)
     for tower, side in zip(TOWERS, ("query", "passage")):
       partial = out / f".{tower}.partial"
       shutil.rmtree(partial, ignore_errors=True)
-      Encoder(model, de.tower(params, side), tokenizer, pooling=m.pooling,
-              normalize=m.normalize).save_pretrained(partial)
+      Encoder(de.model, de.tower(params, side), run.tokenizer, pooling=de.pooling,
+              normalize=de.normalize).save_pretrained(partial)
       shutil.rmtree(out / tower, ignore_errors=True)
       partial.rename(out / tower)
   return out

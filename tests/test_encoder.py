@@ -25,4 +25,6 @@ def test_rows_split_over_eight_devices_give_the_same_embeddings(tmp_path):
 
 
 def test_short_inputs_pad_to_few_rows(minilm):
-  assert [minilm._padded_rows(n) for n in (1, 3, 33, 64)] == [1, 4, 64, 64]
+  # A power of two, at least one row per device (8 here), at most the batch size.
+  assert minilm.mesh.size == 8
+  assert [minilm._padded_rows(n) for n in (1, 3, 9, 33, 64)] == [8, 8, 16, 64, 64]

@@ -7,9 +7,11 @@ from conftest import run_python
 
 def test_tiny_eval_writes_metrics(tmp_path):
   result = run_python(["-m", "rocketqa_jax.main", "--config=configs/tiny.py",
-                       f"--workdir={tmp_path}", "--config.eval.max_questions=64"])
+                       f"--workdir={tmp_path}", "--config.eval.max_questions=64",
+                       "--config.stages=eval"])
   assert result.returncode == 0, result.stderr[-3000:]
-  metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+  assert "| initial | " in result.stdout  # The table, one row per model.
+  metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())["initial"]
   assert metrics["questions"] == 64 and metrics["passages"] == 2067
   assert 0 <= metrics["mrr@10"] <= metrics["recall@100"] <= 1
   assert metrics["recall@1"] <= metrics["recall@5"] <= metrics["recall@20"]
