@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import safetensors.numpy
 
+import rocketqa_jax
 from conftest import run_python
 from rocketqa_jax import sharding
 from rocketqa_jax.bert import BertConfig, BertModel
@@ -110,6 +111,14 @@ def test_killed_and_resumed_run_equals_a_straight_run(tmp_path):
     assert a.keys() == b.keys()
     for key in a:
       np.testing.assert_allclose(a[key], b[key], atol=1e-6, err_msg=key)
+  # The exported towers are parameters-only checkpoints that load_encoder reads.
+  encoder = rocketqa_jax.load_encoder(resumed / "train_de" / "query_encoder")
+  assert (encoder.dim, encoder.pooling, encoder.normalize) == (64, "mean", True)
+  np.testing.assert_allclose(
+      encoder.params["encoder"]["layer_1"]["output"]["dense"]["kernel"],
+      _tower(resumed)["encoder.layer.1.output.dense.weight"].T)
+  emb = encoder.encode_queries(["what is the capital of kenya?"])
+  np.testing.assert_allclose(np.linalg.norm(emb), 1.0, rtol=1e-5)
 
 
 def _free_port():
