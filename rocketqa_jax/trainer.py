@@ -95,7 +95,9 @@ class Trainer:
 
   def train(self, tower_params) -> TrainState:
     """Runs to cfg.steps, resuming from the latest checkpoint when there is one."""
+    from tqdm.auto import tqdm
     cfg, signature = self.cfg, self.sampler.signature()
+    self.workdir.mkdir(parents=True, exist_ok=True)
     checkpoints = Checkpoints(self.workdir / "checkpoints", every=cfg.checkpoint_every,
                               keep=cfg.keep_checkpoints)
     state = self.init_state(tower_params)
@@ -104,29 +106,31 @@ class Trainer:
       log.info("resumed from step %d", int(state.step))
     start = int(state.step)
     metrics_log = MetricsLog(self.workdir / "metrics.jsonl", start)
-    bar = _progress(start, cfg.steps)
-    last_time, last_step = time.perf_counter(), start
-    for step in range(start, cfg.steps):
-      state, metrics = self.step_fn(state, self.batch(step))
-      checkpoints.save(step + 1, state, signature, force=step + 1 == cfg.steps)
-      if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
-        metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
-        now = time.perf_counter()
-        metrics.update(step=step + 1, queries_per_s=(step + 1 - last_step) * cfg.global_batch
-                       / (now - last_time))
-        last_time, last_step = now, step + 1
-        metrics_log.write(metrics)
-        if metrics["skipped"]:
-          log.warning("%d non-finite updates skipped so far", int(metrics["skipped"]))
-        if bar is not None:
+    bar = tqdm(initial=start, total=cfg.steps, desc="train", unit="step", dynamic_ncols=True,
+               disable=jax.process_index() != 0)
+    last_time, last_step, skipped = time.perf_counter(), start, int(state.skipped)
+    try:
+      for step in range(start, cfg.steps):
+        state, metrics = self.step_fn(state, self.batch(step))
+        checkpoints.save(step + 1, state, signature, force=step + 1 == cfg.steps)
+        if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
+          metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+          now = time.perf_counter()
+          metrics.update(step=step + 1, queries_per_s=(step + 1 - last_step) * cfg.global_batch
+                         / (now - last_time))
+          last_time, last_step = now, step + 1
+          metrics_log.write(metrics)
+          if metrics["skipped"] > skipped:
+            skipped = int(metrics["skipped"])
+            log.warning("non-finite loss or gradients: %d updates skipped by step %d",
+                        skipped, step + 1)
           bar.set_postfix(loss=f"{metrics['loss']:.3f}", acc=f"{metrics['accuracy']:.2f}")
-      if bar is not None:
         bar.update(1)
-      if os.environ.get(FAULT_ENV) == str(step + 1):
-        os.kill(os.getpid(), signal.SIGKILL)
-    if bar is not None:
+        if os.environ.get(FAULT_ENV) == str(step + 1):
+          os.kill(os.getpid(), signal.SIGKILL)
+    finally:  # Also on Ctrl-C or an error: let the checkpoint being written finish.
       bar.close()
-    checkpoints.close()
+      checkpoints.close()
     return state
 
 
@@ -146,13 +150,6 @@ class MetricsLog:
     if self.enabled:
       with self.path.open("a") as f:
         f.write(json.dumps(metrics) + "\n")
-
-
-def _progress(start: int, total: int):
-  if jax.process_index() != 0:
-    return None
-  from tqdm.auto import tqdm
-  return tqdm(initial=start, total=total, desc="train", unit="step", dynamic_ncols=True)
 
 
 def host_params(params) -> Any:
