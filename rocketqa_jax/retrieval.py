@@ -1,43 +1,173 @@
-"""Exact maximum-inner-product search in JAX, chunked over the corpus with a running top-k."""
+"""Top-k maximum-inner-product search, one interface: `index.search(queries, k) -> (ids, scores)`.
+
+`ExactIndex` is exact search in JAX: the corpus is split over the devices of a mesh, each device
+scans its rows in fixed-size chunks keeping a running top-k, and the per-device top-k are
+all-gathered and merged. `ScannIndex` is approximate search with ScaNN (tree + asymmetric hashing
++ exact reordering), its parameters chosen from the corpus size by `scann_params`.
+"""
 
 from __future__ import annotations
 
 import functools
+import json
+import logging
+import math
+import os
+import pathlib
+from typing import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+from rocketqa_jax import sharding
+
+log = logging.getLogger(__name__)
 
 
-@functools.partial(jax.jit, static_argnames="k")
-def _merge_chunk(best_scores, best_ids, queries, chunk, offset, valid, *, k: int):
-  scores = queries @ chunk.T
-  scores = jnp.where(jnp.arange(chunk.shape[0]) < valid, scores, -jnp.inf)
-  ids = jnp.broadcast_to(jnp.arange(chunk.shape[0]) + offset, scores.shape)
-  top_scores, top = jax.lax.top_k(jnp.concatenate([best_scores, scores], axis=1), k)
-  return top_scores, jnp.take_along_axis(jnp.concatenate([best_ids, ids], axis=1), top, axis=1)
+def _merge_top_k(scores, ids, new_scores, new_ids, k):
+  top, pos = jax.lax.top_k(jnp.concatenate([scores, new_scores], axis=1), k)
+  return top, jnp.take_along_axis(jnp.concatenate([ids, new_ids], axis=1), pos, axis=1)
 
 
-def exact_search(queries: np.ndarray, corpus: np.ndarray, k: int, *, chunk_size: int = 65536,
-                 query_batch: int = 1024) -> tuple[np.ndarray, np.ndarray]:
-  """Top-k corpus rows by inner product: (indices [n, k] int, scores [n, k]), best first.
+def _local_top_k(queries, corpus, valid, *, k: int, chunk: int, axis: str):
+  """One device: scan its corpus rows chunk by chunk; then merge every device's top-k."""
+  rows = corpus.shape[0]
+  offset = jax.lax.axis_index(axis) * rows
 
-  Memory is bounded by query_batch x chunk_size scores; every chunk is padded to chunk_size so
-  one compiled shape serves the whole corpus.
+  def body(carry, start):
+    block = jax.lax.dynamic_slice_in_dim(corpus, start, chunk)
+    row_ids = offset + start + jnp.arange(chunk)
+    scores = queries @ block.T
+    scores = jnp.where(row_ids < valid, scores, -jnp.inf)
+    ids = jnp.broadcast_to(row_ids, scores.shape)
+    return _merge_top_k(*carry, scores, ids, k), None
+
+  init = (jnp.full((len(queries), k), -jnp.inf, queries.dtype),
+          jnp.full((len(queries), k), -1, jnp.int32))
+  (scores, ids), _ = jax.lax.scan(body, init, jnp.arange(0, rows, chunk))
+  scores = jax.lax.all_gather(scores, axis, axis=1, tiled=True)
+  ids = jax.lax.all_gather(ids, axis, axis=1, tiled=True)
+  top, pos = jax.lax.top_k(scores, k)
+  return top, jnp.take_along_axis(ids, pos, axis=1)
+
+
+class ExactIndex:
+  """Exact inner-product search; the corpus is sharded over the mesh's data axis."""
+
+  def __init__(self, embeddings: np.ndarray, ids: Sequence[str] | None = None, *,
+               mesh=None, chunk_size: int = 16384, query_batch: int = 1024):
+    self.mesh = mesh or sharding.make_mesh(devices=jax.local_devices())
+    self.ids = np.asarray(ids if ids is not None else np.arange(len(embeddings)), dtype=object)
+    n, devices = len(embeddings), self.mesh.size
+    per_device = math.ceil(n / devices)
+    self.chunk = min(chunk_size, max(per_device, 1))
+    per_device = math.ceil(per_device / self.chunk) * self.chunk
+    padded = np.zeros((per_device * devices, embeddings.shape[1]), embeddings.dtype)
+    padded[:n] = embeddings
+    self.size, self.query_batch = n, query_batch
+    self.corpus = jax.device_put(padded, NamedSharding(self.mesh, P(sharding.DATA)))
+    self._search = {}
+
+  def _fn(self, k: int):
+    if k not in self._search:
+      local = functools.partial(_local_top_k, k=k, chunk=self.chunk, axis=sharding.DATA)
+      self._search[k] = jax.jit(jax.shard_map(
+          local, mesh=self.mesh, in_specs=(P(), P(sharding.DATA), P()), out_specs=(P(), P()),
+          check_vma=False))
+    return self._search[k]
+
+  def search_rows(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(corpus rows [n, k], scores [n, k]), best first."""
+    k = min(k, self.size)
+    rows, scores = [], []
+    for s in range(0, len(queries), self.query_batch):
+      q = np.asarray(queries[s:s + self.query_batch])
+      q = np.pad(q, ((0, self.query_batch - len(q)), (0, 0))) if len(queries) > len(q) else q
+      top, ids = self._fn(k)(q, self.corpus, self.size)
+      n = min(self.query_batch, len(queries) - s)
+      rows.append(np.asarray(ids)[:n])
+      scores.append(np.asarray(top)[:n])
+    return np.concatenate(rows), np.concatenate(scores)
+
+  def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    rows, scores = self.search_rows(queries, k)
+    return self.ids[rows], scores
+
+
+def exact_search(queries: np.ndarray, corpus: np.ndarray, k: int, **kwargs):
+  """(rows [n, k], scores [n, k]) of the top-k corpus rows by inner product."""
+  return ExactIndex(corpus, **kwargs).search_rows(queries, k)
+
+
+def scann_params(n: int, k: int = 10) -> dict:
+  """ScaNN's settings for a corpus of n vectors (the rule of ScaNN's own guidance):
+
+  - n < 20,000: brute force (exact; partitioning would not pay off);
+  - else a k-means tree with round(sqrt(n)) leaves, searching 5% of them (at least 10);
+    asymmetric hashing with 2 dimensions per block and anisotropic threshold 0.2 (for MIPS);
+    the best max(100, 10k) candidates re-scored exactly; trained on at most 250,000 vectors.
   """
-  k = min(k, len(corpus))
-  chunk_size = min(chunk_size, len(corpus))
-  all_ids, all_scores = [], []
-  for qs in range(0, len(queries), query_batch):
-    q = jnp.asarray(queries[qs:qs + query_batch])
-    best_scores = jnp.full((len(q), k), -jnp.inf, q.dtype)
-    best_ids = jnp.full((len(q), k), -1, jnp.int32)
-    for start in range(0, len(corpus), chunk_size):
-      chunk = np.asarray(corpus[start:start + chunk_size])
-      valid = len(chunk)
-      if valid < chunk_size:
-        chunk = np.pad(chunk, ((0, chunk_size - valid), (0, 0)))
-      best_scores, best_ids = _merge_chunk(best_scores, best_ids, q, chunk, start, valid, k=k)
-    all_ids.append(np.asarray(best_ids))
-    all_scores.append(np.asarray(best_scores))
-  return np.concatenate(all_ids), np.concatenate(all_scores)
+  if n < 20_000:
+    return {"mode": "brute_force"}
+  leaves = max(2, round(math.sqrt(n)))
+  return {"mode": "tree_ah", "num_leaves": leaves,
+          "num_leaves_to_search": min(leaves, max(10, math.ceil(0.05 * leaves))),
+          "training_sample_size": min(n, 250_000), "dims_per_block": 2,
+          "anisotropic_quantization_threshold": 0.2, "reorder": max(100, 10 * k)}
+
+
+class ScannIndex:
+  """Approximate search with ScaNN; `save`/`load` keep the searcher and the ids together."""
+
+  def __init__(self, searcher, ids: Sequence[str], params: dict):
+    self.searcher, self.ids, self.params = searcher, np.asarray(ids, dtype=object), params
+
+  @classmethod
+  def build(cls, embeddings: np.ndarray, ids: Sequence[str] | None = None, *, k: int = 10,
+            params: dict | None = None) -> ScannIndex:
+    import scann
+    embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
+    params = params or scann_params(len(embeddings), k)
+    builder = scann.scann_ops_pybind.builder(embeddings, k, "dot_product")
+    if params["mode"] == "brute_force":
+      builder = builder.score_brute_force()
+    else:
+      builder = builder.tree(num_leaves=params["num_leaves"],
+                             num_leaves_to_search=params["num_leaves_to_search"],
+                             training_sample_size=params["training_sample_size"]).score_ah(
+          params["dims_per_block"],
+          anisotropic_quantization_threshold=params["anisotropic_quantization_threshold"]
+      ).reorder(params["reorder"])
+    ids = ids if ids is not None else np.arange(len(embeddings))
+    return cls(builder.build(), ids, params)
+
+  def search_rows(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    k = min(k, len(self.ids))
+    rows, scores = self.searcher.search_batched(np.asarray(queries, np.float32),
+                                                final_num_neighbors=k)
+    return rows.astype(np.int64), scores
+
+  def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    rows, scores = self.search_rows(queries, k)
+    return self.ids[rows], scores
+
+  def save(self, directory: str | os.PathLike) -> None:
+    directory = pathlib.Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    self.searcher.serialize(str(directory))
+    (directory / "rocketqa_index.json").write_text(
+        json.dumps({"params": self.params, "ids": [str(i) for i in self.ids]}))
+
+  @classmethod
+  def load(cls, directory: str | os.PathLike) -> ScannIndex:
+    import scann
+    meta = json.loads((pathlib.Path(directory) / "rocketqa_index.json").read_text())
+    return cls(scann.scann_ops_pybind.load_searcher(str(directory)), meta["ids"], meta["params"])
+
+
+def recall_against_exact(approx_rows: np.ndarray, exact_rows: np.ndarray) -> float:
+  """Mean fraction of the exact top-k that the approximate top-k found (recall@k vs exact)."""
+  k = exact_rows.shape[1]
+  return float(np.mean([len(set(a[:k]) & set(e)) / k for a, e in zip(approx_rows, exact_rows)]))

@@ -1,0 +1,54 @@
+import numpy as np
+import pytest
+
+from rocketqa_jax.retrieval import (ExactIndex, ScannIndex, exact_search, recall_against_exact,
+                                    scann_params)
+
+
+def _clustered(n, d=32, clusters=50, seed=0):
+  rng = np.random.default_rng(seed)
+  centers = rng.normal(size=(clusters, d))
+  x = centers[rng.integers(clusters, size=n)] + 0.3 * rng.normal(size=(n, d))
+  return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_exact_index_returns_ids_and_matches_numpy():
+  corpus, queries = _clustered(1001), _clustered(20, seed=1)
+  ids = [f"p{i}" for i in range(len(corpus))]
+  index = ExactIndex(corpus, ids, chunk_size=64)  # 8 devices x 2 chunks, last one padded.
+  assert index.mesh.size == 8
+  got_ids, scores = index.search(queries, 5)
+  full = queries @ corpus.T
+  order = np.argsort(-full, axis=1)[:, :5]
+  assert got_ids.tolist() == [[ids[i] for i in row] for row in order]
+  np.testing.assert_allclose(scores, np.take_along_axis(full, order, 1), rtol=1e-5)
+
+
+def test_scann_params_rule():
+  assert scann_params(5_000) == {"mode": "brute_force"}
+  p = scann_params(1_000_000, k=10)
+  assert (p["num_leaves"], p["num_leaves_to_search"], p["reorder"]) == (1000, 50, 100)
+  assert scann_params(21_000_000)["training_sample_size"] == 250_000
+
+
+@pytest.mark.parametrize("n", [3_000, 30_000])
+def test_scann_recall_and_round_trip(n, tmp_path):
+  corpus, queries = _clustered(n), _clustered(200, seed=2)
+  exact_rows, _ = ExactIndex(corpus).search_rows(queries, 10)
+  index = ScannIndex.build(corpus, [f"p{i}" for i in range(n)], k=10)
+  assert index.params["mode"] == ("brute_force" if n < 20_000 else "tree_ah")
+  rows, _ = index.search_rows(queries, 10)
+  recall = recall_against_exact(rows, exact_rows)
+  assert recall >= (0.999 if n < 20_000 else 0.9), recall
+  index.save(tmp_path / "index")
+  loaded = ScannIndex.load(tmp_path / "index")
+  ids, scores = loaded.search(queries, 10)
+  np.testing.assert_array_equal(ids, index.ids[rows])
+  assert loaded.params == index.params
+
+
+def test_exact_search_rows_with_k_past_the_corpus():
+  corpus = _clustered(5)
+  rows, scores = exact_search(_clustered(3, seed=4), corpus, k=10, query_batch=2)
+  assert rows.shape == (3, 5) and sorted(rows[0].tolist()) == [0, 1, 2, 3, 4]
+  assert (np.diff(scores, axis=1) <= 0).all()
