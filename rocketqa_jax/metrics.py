@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Sequence
 
 import numpy as np
@@ -25,3 +26,50 @@ def recall_at_k(ranked, relevant, k: int) -> float:
   """Fraction of each query's relevant items found in its top k, averaged over queries."""
   return float(np.mean([len(rel.intersection(list(items)[:k])) / len(rel)
                         for items, rel in zip(ranked, relevant, strict=True)]))
+
+
+def ndcg_at_k(ranked, graded: Sequence[dict], k: int = 10) -> float:
+  """nDCG@k with linear gains (trec_eval's ndcg_cut): sum of rel / log2(rank + 1), divided by
+  the same sum over the ideal ordering of the judged items; queries without positive judgements
+  count 0 (pass only judged queries to match trec_eval, which skips them)."""
+  out = []
+  for items, rel in zip(ranked, graded, strict=True):
+    gains = [rel.get(item, 0) for item in list(items)[:k]]
+    dcg = sum(g / np.log2(r + 2) for r, g in enumerate(gains))
+    ideal = sorted((g for g in rel.values() if g > 0), reverse=True)[:k]
+    idcg = sum(g / np.log2(r + 2) for r, g in enumerate(ideal))
+    out.append(dcg / idcg if idcg > 0 else 0.0)
+  return float(np.mean(out))
+
+
+# DPR's SimpleTokenizer: runs of letters, digits and marks are words; every other visible
+# character is a token of its own (punctuation is kept as tokens, as DPR does).
+_DPR_TOKEN = None
+
+
+def dpr_tokens(text: str) -> list[str]:
+  """DPR's has_answer tokenization: Unicode NFD, then words / single symbols, lower-cased."""
+  global _DPR_TOKEN
+  if _DPR_TOKEN is None:
+    import regex
+    _DPR_TOKEN = regex.compile(r"([\p{L}\p{N}\p{M}]+)|([^\p{Z}\p{C}])",
+                               flags=regex.IGNORECASE | regex.UNICODE | regex.MULTILINE)
+  text = unicodedata.normalize("NFD", text)
+  return [m.group().lower() for m in _DPR_TOKEN.finditer(text)]
+
+
+def has_answer(answers: Sequence[str], text: str) -> bool:
+  """DPR's string match: some answer's token sequence occurs contiguously in the text's."""
+  tokens = dpr_tokens(text)
+  for answer in answers:
+    a = dpr_tokens(answer)
+    if a and any(tokens[i:i + len(a)] == a for i in range(len(tokens) - len(a) + 1)):
+      return True
+  return False
+
+
+def answer_top_k_accuracy(ranked_texts: Sequence[Sequence[str]], answers: Sequence[Sequence[str]],
+                          k: int) -> float:
+  """DPR's "R@k": fraction of questions with an answer string in any of their top-k passages."""
+  return float(np.mean([any(has_answer(a, t) for t in texts[:k])
+                        for texts, a in zip(ranked_texts, answers, strict=True)]))

@@ -26,13 +26,15 @@ def minilm():
   return rocketqa_jax.load_encoder("all-MiniLM-L6-v2", query_max_length=64)
 
 
-def run_python(args, *, devices: int = 1, env=None, timeout=600, wait=True):
-  """Runs `python args...` in the repo root with `devices` virtual CPU devices."""
+def run_python(args, *, devices: int = 1, env=None, timeout=600, log=None):
+  """Runs `python args...` in the repo root with `devices` virtual CPU devices; with `log`,
+  starts it in the background instead (for processes that must run at the same time)."""
   full_env = {**os.environ, **(env or {}),
               "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
               "JAX_PLATFORMS": "cpu"}
-  if not wait:
-    return subprocess.Popen([sys.executable, *args], cwd=REPO, env=full_env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+  if log is not None:  # Start it and return: output goes to the file `log`, never a full pipe.
+    with open(log, "w") as f:
+      return subprocess.Popen([sys.executable, *args], cwd=REPO, env=full_env, stdout=f,
+                              stderr=subprocess.STDOUT)
   return subprocess.run([sys.executable, *args], cwd=REPO, env=full_env, capture_output=True,
                         text=True, timeout=timeout)

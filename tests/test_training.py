@@ -133,13 +133,12 @@ def test_two_processes_equal_one_process_with_four_devices(tmp_path):
   assert ok.returncode == 0, ok.stderr[-3000:]
   port = _free_port()
   procs = [run_python([*MAIN, f"--workdir={multi}", "--config.train.steps=3"], devices=2,
-                      wait=False,
+                      log=tmp_path / f"process{i}.log",
                       env={"ROCKETQA_COORDINATOR": f"127.0.0.1:{port}",
                            "ROCKETQA_NUM_PROCESSES": "2", "ROCKETQA_PROCESS_ID": str(i)})
            for i in range(2)]
-  for p in procs:
-    _, err = p.communicate(timeout=600)
-    assert p.returncode == 0, err[-3000:]
+  for i, p in enumerate(procs):
+    assert p.wait(timeout=600) == 0, (tmp_path / f"process{i}.log").read_text()[-3000:]
   np.testing.assert_allclose([m["loss"] for m in _metrics(multi)],
                              [m["loss"] for m in _metrics(single)], rtol=1e-5)
   # Gradients are summed in another order across processes (gloo) than within one; Adam divides
