@@ -67,5 +67,8 @@ def get_config(arg=None):
   config.eval.batch_size = 64
   config.eval.ks = (1, 5, 20, 100)  # Recall@k.
   config.eval.mrr_k = 10
+  config.eval.answer_ks = (1, 5, 20)  # DPR-style answer-string top-k accuracy.
+  config.eval.index = "exact"  # exact (JAX, sharded) | scann (approximate).
+  config.eval.shard_size = 100_000  # Passages per corpus embedding shard.
   config.eval.max_questions = 300 if arg.quick else 0  # 0 = all.
   return config

@@ -45,9 +45,11 @@ def validate(config) -> None:
   check("model.dtype", config.model.dtype, DTYPES)
   check("model.param_dtype", config.model.param_dtype, DTYPES)
   check("train.negatives", config.train.negatives, NEGATIVE_MODES)
+  check("eval.index", config.eval.index, ("exact", "scann"))
   positive = [("tokenizer", n) for n in ("query_max_length", "passage_max_length", "bucket_size")]
   positive += [("train", n) for n in ("steps", "global_batch", "checkpoint_every",
                                       "keep_checkpoints", "log_every")]
+  positive += [("eval", n) for n in ("batch_size", "mrr_k", "shard_size")]
   for section, name in positive:
     if config[section][name] < 1:
       raise ValueError(f"config.{section}.{name}={config[section][name]}: must be positive")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import os
 import pathlib
 from typing import Sequence
@@ -52,6 +54,15 @@ class Encoder:
     self._rows = NamedSharding(self.mesh, P("data"))
     self._embed = jax.jit(functools.partial(embed, model, pooling=pooling, normalize=normalize))
 
+  def fingerprint(self) -> str:
+    """Identifies the embeddings this encoder makes: weights, pooling, lengths (a sha1)."""
+    h = hashlib.sha1(json.dumps([self.model.config.to_hf(), self.pooling, self.normalize,
+                                 self.tokenizer.passage_max_length,
+                                 self.tokenizer.query_max_length]).encode())
+    for leaf in jax.tree.leaves(jax.device_get(self.params)):
+      h.update(np.ascontiguousarray(leaf).tobytes())
+    return h.hexdigest()
+
   def save_pretrained(self, directory: str | os.PathLike) -> pathlib.Path:
     """A Hugging Face / sentence-transformers directory that `load_encoder` reads back."""
     directory = pathlib.Path(directory)
@@ -82,15 +93,19 @@ class Encoder:
     return self.encode_tokens(self.tokenizer.tokenize_passages(texts, titles),
                               self.tokenizer.passage_max_length, progress, "passages")
 
-  def encode_tokens(self, sequences, max_length: int, progress: bool = False,
+  def encode_tokens(self, sequences, max_length: int, progress=False,
                     unit: str = "texts") -> np.ndarray:
-    """Encodes tokenized sequences, longest first so each batch pads to a tight bucket."""
+    """Encodes tokenized sequences, longest first so each batch pads to a tight bucket.
+
+    `progress`: True for a progress bar of its own, or a tqdm bar to advance (corpus encoding
+    shares one bar over many shards)."""
     order = np.argsort([-len(ids) for ids, _ in sequences], kind="stable")
-    bar = None
-    if progress:
+    own_bar = progress is True
+    bar = None if isinstance(progress, bool) else progress
+    if own_bar:
       from tqdm.auto import tqdm
       bar = tqdm(total=len(order), desc=f"encoding {unit}", unit=unit, dynamic_ncols=True)
-    chunks = []
+    chunks, counted = [], 0
     for start in range(0, len(order), self.batch_size):
       rows = order[start:start + self.batch_size]
       batch = self.tokenizer.pad([sequences[i] for i in rows], max_length,
@@ -100,9 +115,11 @@ class Encoder:
       if bar is not None and len(chunks) > 1:  # Count finished batches, keep one in flight.
         chunks[-2][1].block_until_ready()
         bar.update(chunks[-2][0])
+        counted += chunks[-2][0]
     if bar is not None:
-      bar.update(len(order) - bar.n)
-      bar.close()
+      bar.update(len(order) - counted)
+      if own_bar:
+        bar.close()
     out = np.empty((len(sequences), self.dim), np.float32)
     done = 0
     for n, chunk in chunks:

@@ -58,14 +58,15 @@ def dpr_tokens(text: str) -> list[str]:
   return [m.group().lower() for m in _DPR_TOKEN.finditer(text)]
 
 
+def contains_any(tokens: list[str], answers_tokens: Sequence[list[str]]) -> bool:
+  """Whether some answer's (non-empty) token sequence occurs contiguously in `tokens`."""
+  return any(a and any(tokens[i:i + len(a)] == a for i in range(len(tokens) - len(a) + 1))
+             for a in answers_tokens)
+
+
 def has_answer(answers: Sequence[str], text: str) -> bool:
   """DPR's string match: some answer's token sequence occurs contiguously in the text's."""
-  tokens = dpr_tokens(text)
-  for answer in answers:
-    a = dpr_tokens(answer)
-    if a and any(tokens[i:i + len(a)] == a for i in range(len(tokens) - len(a) + 1)):
-      return True
-  return False
+  return contains_any(dpr_tokens(text), [dpr_tokens(a) for a in answers])
 
 
 def answer_top_k_accuracy(ranked_texts: Sequence[Sequence[str]], answers: Sequence[Sequence[str]],

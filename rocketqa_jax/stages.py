@@ -88,8 +88,12 @@ def train_de(config, workdir: pathlib.Path) -> pathlib.Path:
 
 
 def evaluate(config, workdir: pathlib.Path) -> dict:
-  """The configured checkpoint (zero-shot) and, when trained, the workdir's dual encoder."""
+  """The configured checkpoint (zero-shot) and, when trained, the workdir's dual encoder, on the
+  eval questions: per model `eval/<model>/` (corpus shards, run.trec, metrics.json), and the
+  table of all of them in `eval/metrics.json` and `eval/table.md`."""
   data = load_data(config)
+  e = config.eval
+  questions = data.eval[:e.max_questions] if e.max_questions else data.eval
   models = {"initial": (config.model.checkpoint, config.model.checkpoint)}
   trained = workdir / "train_de"
   if all((trained / t / "model.safetensors").exists() for t in TOWERS):
@@ -100,10 +104,12 @@ def evaluate(config, workdir: pathlib.Path) -> dict:
     query_encoder = (passage_encoder if query_dir == passage_dir
                      else evaluation.encoder_from_config(config, query_dir))
     results[name] = evaluation.evaluate(
-        query_encoder, passage_encoder, data, use_titles=config.data.use_titles,
-        ks=tuple(config.eval.ks), mrr_k=config.eval.mrr_k,
-        max_questions=config.eval.max_questions)
+        query_encoder, passage_encoder, data.corpus, questions, workdir / "eval" / name,
+        use_titles=config.data.use_titles, ks=tuple(e.ks), mrr_k=e.mrr_k,
+        answer_ks=tuple(e.answer_ks), index=e.index, shard_size=e.shard_size, run_name=name)
     results[name]["model"] = passage_dir
+  table = evaluation.format_table(results)
   artifacts.write_json_atomic(workdir / "eval" / "metrics.json", results)
-  print(evaluation.format_table(results))
+  artifacts.write_text_atomic(workdir / "eval" / "table.md", table + "\n")
+  print(table)
   return results

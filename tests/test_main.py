@@ -15,6 +15,11 @@ def test_tiny_eval_writes_metrics(tmp_path):
   assert metrics["questions"] == 64 and metrics["passages"] == 2067
   assert 0 <= metrics["mrr@10"] <= metrics["recall@100"] <= 1
   assert metrics["recall@1"] <= metrics["recall@5"] <= metrics["recall@20"]
+  assert metrics["answer@1"] <= metrics["answer@20"] and metrics["index"] == "exact"
+  run = (tmp_path / "eval" / "initial" / "run.trec").read_text().splitlines()
+  assert len(run) == 64 * 100  # Top 100 per question.
+  qid, q0, doc, rank, score, name = run[0].split()
+  assert (q0, rank, name) == ("Q0", "1", "initial") and "#" in doc
   saved = json.loads((tmp_path / "config.json").read_text())
   assert saved["model"]["arch"]["hidden_size"] == 64 and saved["eval"]["max_questions"] == 64
 

@@ -1,0 +1,81 @@
+"""Embedding a corpus in fixed-size shards that survive interruption.
+
+Shard s holds corpus rows [s x shard_size, (s + 1) x shard_size); process p encodes the shards
+with s % process_count == p on its own devices. A shard is written to a temp file and renamed,
+so a file that exists is complete: an interrupted run skips them and encodes only the rest.
+`manifest.json` records what the shards were made from; reusing the folder for another model or
+corpus fails instead of mixing embeddings.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import pathlib
+
+import jax
+import numpy as np
+
+from rocketqa_jax import artifacts
+from rocketqa_jax.data.types import Corpus
+from rocketqa_jax.encoder import Encoder
+
+
+def _shard_path(directory: pathlib.Path, shard: int, count: int) -> pathlib.Path:
+  return directory / f"shard-{shard:05d}-of-{count:05d}.npz"
+
+
+def encode_corpus(encoder: Encoder, corpus: Corpus, directory: str | os.PathLike, *,
+                  use_titles: bool = False, shard_size: int = 100_000,
+                  progress: bool = True) -> pathlib.Path:
+  """Writes this process's missing shards of `corpus` embedded by `encoder` into `directory`."""
+  directory = pathlib.Path(directory)
+  directory.mkdir(parents=True, exist_ok=True)
+  count = max(1, math.ceil(len(corpus) / shard_size))
+  manifest = {"passages": len(corpus), "shard_size": shard_size, "shards": count,
+              "dim": encoder.dim, "use_titles": use_titles,
+              "encoder": encoder.fingerprint(),
+              "first_id": corpus.ids[0] if len(corpus) else None,
+              "last_id": corpus.ids[-1] if len(corpus) else None}
+  manifest_path = directory / "manifest.json"
+  if manifest_path.exists():
+    found = json.loads(manifest_path.read_text())
+    if found != manifest:
+      raise ValueError(f"{manifest_path} describes other shards ({found}) than this run "
+                       f"({manifest}); use an empty folder")
+  elif jax.process_index() == 0:
+    artifacts.write_json_atomic(manifest_path, manifest)
+  mine = [s for s in range(count) if s % jax.process_count() == jax.process_index()]
+  todo = [s for s in mine if not _shard_path(directory, s, count).exists()]
+  bar = None
+  if progress and todo:
+    from tqdm.auto import tqdm
+    total = sum(min(len(corpus), (s + 1) * shard_size) - s * shard_size for s in todo)
+    bar = tqdm(total=total, desc="encoding corpus", unit="passages", dynamic_ncols=True)
+  for s in todo:
+    rows = slice(s * shard_size, min(len(corpus), (s + 1) * shard_size))
+    tokens = encoder.tokenizer.tokenize_passages(corpus.texts[rows],
+                                                 corpus.titles[rows] if use_titles else None)
+    embeddings = encoder.encode_tokens(tokens, encoder.tokenizer.passage_max_length,
+                                       progress=bar if bar is not None else False,
+                                       unit="passages")
+    ids = np.asarray(corpus.ids[rows])
+    with artifacts.atomic_open(_shard_path(directory, s, count)) as f:
+      np.savez(f, embeddings=embeddings, ids=ids)
+  if bar is not None:
+    bar.close()
+  return directory
+
+
+def load_corpus_embeddings(directory: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+  """(embeddings [n, d] float32, ids [n]) of every shard, in corpus order."""
+  directory = pathlib.Path(directory)
+  manifest = json.loads((directory / "manifest.json").read_text())
+  paths = [_shard_path(directory, s, manifest["shards"]) for s in range(manifest["shards"])]
+  missing = [p.name for p in paths if not p.exists()]
+  if missing:
+    raise FileNotFoundError(f"{directory}: {len(missing)} shards not encoded yet ({missing[:3]})")
+  parts = [np.load(p) for p in paths]
+  return (np.concatenate([p["embeddings"] for p in parts]),
+          np.concatenate([p["ids"] for p in parts]))

@@ -1,0 +1,48 @@
+import numpy as np
+import pytest
+
+import rocketqa_jax
+from rocketqa_jax.corpus_encoding import encode_corpus, load_corpus_embeddings
+from rocketqa_jax.data.types import Corpus
+
+
+@pytest.fixture(scope="module")
+def tiny():
+  return rocketqa_jax.load_encoder("all-MiniLM-L6-v2", random_init=True, num_hidden_layers=1,
+                                   hidden_size=32, num_attention_heads=2, intermediate_size=64,
+                                   passage_max_length=64)
+
+
+@pytest.fixture(scope="module")
+def corpus(squad_mini):
+  c = squad_mini.corpus
+  return Corpus(c.ids[:50], c.texts[:50], c.titles[:50])
+
+
+def test_shards_equal_one_pass_and_resume_only_what_is_missing(tmp_path, tiny, corpus,
+                                                               monkeypatch):
+  encode_corpus(tiny, corpus, tmp_path, shard_size=16, progress=False)
+  shards = sorted(p.name for p in tmp_path.glob("shard-*.npz"))
+  assert shards == [f"shard-{i:05d}-of-00004.npz" for i in range(4)]
+  embeddings, ids = load_corpus_embeddings(tmp_path)
+  assert ids.tolist() == corpus.ids
+  np.testing.assert_allclose(embeddings, tiny.encode_passages(corpus.texts), atol=1e-5)
+  # An interrupted run: shard 2 never written. The rerun encodes that shard and nothing else.
+  (tmp_path / "shard-00002-of-00004.npz").unlink()
+  calls = []
+  original = tiny.encode_tokens
+  monkeypatch.setattr(tiny, "encode_tokens", lambda seqs, *a, **k: calls.append(len(seqs))
+                      or original(seqs, *a, **k))
+  encode_corpus(tiny, corpus, tmp_path, shard_size=16, progress=False)
+  assert calls == [16]
+  np.testing.assert_array_equal(load_corpus_embeddings(tmp_path)[0], embeddings)
+  assert not list(tmp_path.glob(".*tmp"))  # No temp files left behind.
+
+
+def test_other_settings_do_not_reuse_shards(tmp_path, tiny, corpus):
+  encode_corpus(tiny, corpus, tmp_path, shard_size=16, progress=False)
+  with pytest.raises(ValueError, match="use an empty folder"):
+    encode_corpus(tiny, corpus, tmp_path, shard_size=16, use_titles=True, progress=False)
+  (tmp_path / "shard-00001-of-00004.npz").unlink()
+  with pytest.raises(FileNotFoundError, match="1 shards not encoded"):
+    load_corpus_embeddings(tmp_path)
