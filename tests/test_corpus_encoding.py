@@ -46,3 +46,17 @@ def test_other_settings_do_not_reuse_shards(tmp_path, tiny, corpus):
   (tmp_path / "shard-00001-of-00004.npz").unlink()
   with pytest.raises(FileNotFoundError, match="1 shards not encoded"):
     load_corpus_embeddings(tmp_path)
+
+
+def test_each_process_encodes_its_own_shards(tmp_path, tiny, corpus, monkeypatch):
+  """Two processes (simulated one after the other): each writes only shards s % 2 == its id."""
+  from rocketqa_jax import corpus_encoding
+  monkeypatch.setattr(corpus_encoding.jax, "process_count", lambda: 2)
+  for process in (1, 0):
+    monkeypatch.setattr(corpus_encoding.jax, "process_index", lambda: process)
+    encode_corpus(tiny, corpus, tmp_path, shard_size=16, progress=False)
+    written = sorted(int(p.name[6:11]) for p in tmp_path.glob("shard-*.npz"))
+    assert written == ([1, 3] if process == 1 else [0, 1, 2, 3])
+  assert (tmp_path / "manifest.json").exists()  # Written by process 0.
+  embeddings, ids = load_corpus_embeddings(tmp_path)
+  assert ids.tolist() == corpus.ids and embeddings.shape == (50, 32)
