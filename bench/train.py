@@ -36,7 +36,7 @@ def child(steps: int) -> dict:
   with tempfile.TemporaryDirectory() as workdir:
     run = stages.setup_train_de(config, pathlib.Path(workdir), stages.load_data(config))
     trainer = run.trainer
-    state = trainer.init_state(run.tower_params)
+    state = trainer.init_state(run.params)
     t0 = time.perf_counter()
     state, metrics = trainer.step_fn(state, trainer.batch(0))
     jax.block_until_ready(metrics)

@@ -39,20 +39,70 @@ def embed(model: BertModel, params, batch: Batch | dict, *, pooling: str, normal
   return l2_normalize(emb) if normalize else emb
 
 
-class Encoder:
-  """Embeds queries and passages with one tower; rows are split over this process's devices."""
+class BatchedModel:
+  """Runs a jitted function of (params, token batch) over many sequences: longest first, in
+  fixed-row batches padded to length buckets, rows split over this process's devices."""
 
-  def __init__(self, model: BertModel, params, tokenizer: Tokenizer, *, pooling: str = "cls",
-               normalize: bool = False, batch_size: int = 64):
+  def __init__(self, apply_fn, params, tokenizer: Tokenizer, batch_size: int = 64):
     devices = jax.local_devices()
     self.mesh = Mesh(np.asarray(devices), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
-    self.model, self.tokenizer = model, tokenizer
-    self.pooling, self.normalize = pooling, normalize
+    self.tokenizer = tokenizer
     # Every batch has the same number of rows, a multiple of the device count.
     self.batch_size = -(-batch_size // len(devices)) * len(devices)
     self.params = jax.device_put(params, NamedSharding(self.mesh, P()))
     self._rows = NamedSharding(self.mesh, P("data"))
-    self._embed = jax.jit(functools.partial(embed, model, pooling=pooling, normalize=normalize))
+    self._apply = jax.jit(apply_fn)
+
+  def _padded_rows(self, n: int) -> int:
+    """Full batches keep batch_size rows; a short tail pads to a power of two (few shapes)."""
+    devices = self.mesh.size
+    rows = max(devices, 1 << (n - 1).bit_length())
+    return min(self.batch_size, -(-rows // devices) * devices)
+
+  def apply_tokens(self, sequences, max_length: int, progress=False,
+                   unit: str = "texts") -> np.ndarray:
+    """The function's outputs for tokenized sequences, in their order; longest first inside,
+    so each batch pads to a tight bucket.
+
+    `progress`: True for a progress bar of its own, or a tqdm bar to advance (corpus encoding
+    shares one bar over many shards)."""
+    order = np.argsort([-len(ids) for ids, _ in sequences], kind="stable")
+    own_bar = progress is True
+    bar = None if isinstance(progress, bool) else progress
+    if own_bar:
+      from tqdm.auto import tqdm
+      bar = tqdm(total=len(order), desc=f"encoding {unit}", unit=unit, dynamic_ncols=True)
+    chunks, counted = [], 0
+    for start in range(0, len(order), self.batch_size):
+      rows = order[start:start + self.batch_size]
+      batch = self.tokenizer.pad([sequences[i] for i in rows], max_length,
+                                 self._padded_rows(len(rows)))
+      # Dispatch is asynchronous: the host pads the next batch while this one runs.
+      chunks.append((len(rows), self._apply(self.params, jax.device_put(vars(batch), self._rows))))
+      if bar is not None and len(chunks) > 1:  # Count finished batches, keep one in flight.
+        chunks[-2][1].block_until_ready()
+        bar.update(chunks[-2][0])
+        counted += chunks[-2][0]
+    if bar is not None:
+      bar.update(len(order) - counted)
+      if own_bar:
+        bar.close()
+    if not chunks:
+      return np.empty((0,), np.float32)
+    out = np.concatenate([np.asarray(chunk[:n]) for n, chunk in chunks])
+    result = np.empty_like(out)
+    result[order] = out  # Back to the callers' order.
+    return result
+
+
+class Encoder(BatchedModel):
+  """Embeds queries and passages with one tower."""
+
+  def __init__(self, model: BertModel, params, tokenizer: Tokenizer, *, pooling: str = "cls",
+               normalize: bool = False, batch_size: int = 64):
+    self.model, self.pooling, self.normalize = model, pooling, normalize
+    super().__init__(functools.partial(embed, model, pooling=pooling, normalize=normalize),
+                     params, tokenizer, batch_size)
 
   def fingerprint(self) -> str:
     """Identifies the embeddings this encoder makes: weights, pooling, lengths (a sha1)."""
@@ -72,15 +122,16 @@ class Encoder:
         self.pooling, self.normalize, self.tokenizer.passage_max_length))
     return directory
 
-  def _padded_rows(self, n: int) -> int:
-    """Full batches keep batch_size rows; a short tail pads to a power of two (few shapes)."""
-    devices = self.mesh.size
-    rows = max(devices, 1 << (n - 1).bit_length())
-    return min(self.batch_size, -(-rows // devices) * devices)
-
   @property
   def dim(self) -> int:
     return self.model.config.hidden_size
+
+  def encode_tokens(self, sequences, max_length: int, progress=False,
+                    unit: str = "texts") -> np.ndarray:
+    """[len(sequences), dim] float32 embeddings of tokenized sequences."""
+    if not len(sequences):
+      return np.empty((0, self.dim), np.float32)
+    return self.apply_tokens(sequences, max_length, progress, unit)
 
   def encode_queries(self, queries: Sequence[str], *, progress: bool = False) -> np.ndarray:
     """[len(queries), dim] float32."""
@@ -92,40 +143,6 @@ class Encoder:
     """[len(texts), dim] float32; with titles, each passage is the pair (title, text)."""
     return self.encode_tokens(self.tokenizer.tokenize_passages(texts, titles),
                               self.tokenizer.passage_max_length, progress, "passages")
-
-  def encode_tokens(self, sequences, max_length: int, progress=False,
-                    unit: str = "texts") -> np.ndarray:
-    """Encodes tokenized sequences, longest first so each batch pads to a tight bucket.
-
-    `progress`: True for a progress bar of its own, or a tqdm bar to advance (corpus encoding
-    shares one bar over many shards)."""
-    order = np.argsort([-len(ids) for ids, _ in sequences], kind="stable")
-    own_bar = progress is True
-    bar = None if isinstance(progress, bool) else progress
-    if own_bar:
-      from tqdm.auto import tqdm
-      bar = tqdm(total=len(order), desc=f"encoding {unit}", unit=unit, dynamic_ncols=True)
-    chunks, counted = [], 0
-    for start in range(0, len(order), self.batch_size):
-      rows = order[start:start + self.batch_size]
-      batch = self.tokenizer.pad([sequences[i] for i in rows], max_length,
-                                 self._padded_rows(len(rows)))
-      # Dispatch is asynchronous: the host pads the next batch while this one runs.
-      chunks.append((len(rows), self._embed(self.params, jax.device_put(vars(batch), self._rows))))
-      if bar is not None and len(chunks) > 1:  # Count finished batches, keep one in flight.
-        chunks[-2][1].block_until_ready()
-        bar.update(chunks[-2][0])
-        counted += chunks[-2][0]
-    if bar is not None:
-      bar.update(len(order) - counted)
-      if own_bar:
-        bar.close()
-    out = np.empty((len(sequences), self.dim), np.float32)
-    done = 0
-    for n, chunk in chunks:
-      out[order[done:done + n]] = np.asarray(chunk[:n])
-      done += n
-    return out
 
 
 def load_encoder(name_or_path: str | os.PathLike = "all-MiniLM-L6-v2", *,

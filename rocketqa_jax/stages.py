@@ -6,6 +6,7 @@ A stage whose outputs are complete is skipped, so a rerun after a crash goes on 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import pathlib
 import shutil
@@ -34,7 +35,8 @@ def load_data(config) -> squad.SquadMini:
 class DualEncoderRun:
   """Everything train_de builds before its first step (also used by bench/train.py)."""
   trainer: Trainer
-  tower_params: dict
+  dual_encoder: DualEncoder
+  params: dict  # Both towers, initialized from the checkpoint.
   tokenizer: Tokenizer
 
 
@@ -62,8 +64,9 @@ def setup_train_de(config, workdir: pathlib.Path, data: squad.SquadMini) -> Dual
   sampler = BatchSampler(examples, queries, passages, global_batch=c.global_batch,
                          hard_negatives=c.hard_negatives, num_devices=mesh.size, seed=config.seed)
   de = DualEncoder(model, pooling=m.pooling, normalize=m.normalize, shared=c.shared_towers)
-  return DualEncoderRun(Trainer(c, de, sampler, mesh, workdir, seed=config.seed), tower_params,
-                        tokenizer)
+  loss_fn = functools.partial(de.loss, mesh=mesh, negatives=c.negatives, scale=c.score_scale)
+  return DualEncoderRun(Trainer(c, loss_fn, sampler, mesh, workdir, seed=config.seed), de,
+                        de.init_params(tower_params), tokenizer)
 
 
 def train_de(config, workdir: pathlib.Path) -> pathlib.Path:
@@ -74,9 +77,9 @@ def train_de(config, workdir: pathlib.Path) -> pathlib.Path:
     log.info("train_de: %s is complete, skipping", out)
     return out
   run = setup_train_de(config, out, load_data(config))
-  state = run.trainer.train(run.tower_params)
+  state = run.trainer.train(run.params)
   if jax.process_index() == 0:
-    de, params = run.trainer.de, host_params(state.params)
+    de, params = run.dual_encoder, host_params(state.params)
     for tower, side in zip(TOWERS, ("query", "passage")):
       partial = out / f".{tower}.partial"
       shutil.rmtree(partial, ignore_errors=True)

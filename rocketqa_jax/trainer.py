@@ -1,4 +1,9 @@
-"""Dual-encoder training: sharded state, one jitted update step, metrics, checkpoints, resume."""
+"""Training: sharded state, one jitted update step, metrics, checkpoints, exact resume.
+
+The trainer knows nothing of the model: it gets a loss `loss_fn(params, batch, rng) -> (loss,
+metrics)` and a sampler whose batches are a pure function of the step (dual encoder and
+cross-encoder alike).
+"""
 
 from __future__ import annotations
 
@@ -20,7 +25,6 @@ import optax
 from rocketqa_jax import sharding
 from rocketqa_jax.checkpointing import Checkpoints
 from rocketqa_jax.data.sampler import BatchSampler
-from rocketqa_jax.dual_encoder import DualEncoder
 
 log = logging.getLogger(__name__)
 # Fault injection for the resume tests: SIGKILL this process right after the given step.
@@ -65,15 +69,13 @@ def train_step(state: TrainState, batch: dict, *, loss_fn, tx, schedule, rng) ->
 
 
 class Trainer:
-  """Trains `dual_encoder` on `sampler`'s batches, checkpointing to `workdir/checkpoints`."""
+  """Minimizes `loss_fn` over `sampler`'s batches, checkpointing to `workdir/checkpoints`."""
 
-  def __init__(self, cfg, dual_encoder: DualEncoder, sampler: BatchSampler, mesh,
-               workdir: str | os.PathLike, seed: int = 0):
-    self.cfg, self.de, self.sampler, self.mesh = cfg, dual_encoder, sampler, mesh
+  def __init__(self, cfg, loss_fn, sampler: BatchSampler, mesh, workdir: str | os.PathLike,
+               seed: int = 0):
+    self.cfg, self.sampler, self.mesh = cfg, sampler, mesh
     self.workdir = pathlib.Path(workdir)
     self.tx, self.schedule = make_optimizer(cfg, cfg.steps)
-    loss_fn = functools.partial(dual_encoder.loss, mesh=mesh, negatives=cfg.negatives,
-                                scale=cfg.score_scale)
     step = functools.partial(train_step, loss_fn=loss_fn, tx=self.tx, schedule=self.schedule,
                              rng=jax.random.key(seed))
     self.step_fn = jax.jit(step, donate_argnums=(0,))
@@ -82,9 +84,8 @@ class Trainer:
     return TrainState(step=jnp.zeros((), jnp.int32), params=params,
                       opt_state=self.tx.init(params), skipped=jnp.zeros((), jnp.int32))
 
-  def init_state(self, tower_params) -> TrainState:
+  def init_state(self, params) -> TrainState:
     """The state created directly with its sharding (here: replicated over the data axis)."""
-    params = self.de.init_params(tower_params)
     shardings = jax.tree.map(lambda _: sharding.replicated(self.mesh),
                              jax.eval_shape(self._init, params))
     return jax.jit(self._init, out_shardings=shardings)(params)
@@ -93,14 +94,14 @@ class Trainer:
     local = self.sampler.device_batches(step, sharding.local_device_positions(self.mesh))
     return sharding.global_batch(self.mesh, local)
 
-  def train(self, tower_params) -> TrainState:
+  def train(self, params) -> TrainState:
     """Runs to cfg.steps, resuming from the latest checkpoint when there is one."""
     from tqdm.auto import tqdm
     cfg, signature = self.cfg, self.sampler.signature()
     self.workdir.mkdir(parents=True, exist_ok=True)
     checkpoints = Checkpoints(self.workdir / "checkpoints", every=cfg.checkpoint_every,
                               keep=cfg.keep_checkpoints)
-    state = self.init_state(tower_params)
+    state = self.init_state(params)
     if checkpoints.latest_step() is not None:
       state = checkpoints.restore(state, signature)
       log.info("resumed from step %d", int(state.step))

@@ -1,5 +1,6 @@
 """Training on the tiny config: non-finite steps, kill and resume, multi-process equivalence."""
 
+import functools
 import json
 import signal
 import socket
@@ -39,8 +40,7 @@ def _sampler(num_devices=8, hard=1, global_batch=8):
 
 
 def _train_cfg(**overrides):
-  cfg = dict(steps=4, global_batch=8, negatives="cross_batch", score_scale=1.0,
-             learning_rate=1e-3, warmup_fraction=0.25, weight_decay=0.0, clip_norm=1.0,
+  cfg = dict(steps=4, global_batch=8, learning_rate=1e-3, warmup_fraction=0.25, weight_decay=0.0, clip_norm=1.0,
              checkpoint_every=2, keep_checkpoints=2, log_every=1)
   return ml_collections.ConfigDict({**cfg, **overrides})
 
@@ -65,16 +65,17 @@ def test_non_finite_update_leaves_state_unchanged(tmp_path):
   mesh = sharding.make_mesh()
   de = DualEncoder(BertModel(TINY), pooling="cls")
   tower = jax.device_get(init_params(de.model))
-  trainer = Trainer(_train_cfg(score_scale=float("nan")), de, _sampler(), mesh, tmp_path)
-  state = trainer.init_state(tower)
+  loss = lambda scale: functools.partial(de.loss, mesh=mesh, negatives="cross_batch", scale=scale)
+  trainer = Trainer(_train_cfg(), loss(float("nan")), _sampler(), mesh, tmp_path)
+  state = trainer.init_state(de.init_params(tower))
   before = jax.device_get((state.params, state.opt_state))
   state, metrics = trainer.step_fn(state, trainer.batch(0))
   assert not np.isfinite(float(metrics["loss"]))
   assert int(state.step) == 1 and int(state.skipped) == 1
   jax.tree.map(np.testing.assert_array_equal, jax.device_get((state.params, state.opt_state)),
                before)
-  finite = Trainer(_train_cfg(), de, _sampler(), mesh, tmp_path / "ok")
-  state = finite.init_state(tower)
+  finite = Trainer(_train_cfg(), loss(1.0), _sampler(), mesh, tmp_path / "ok")
+  state = finite.init_state(de.init_params(tower))
   for step in range(2):  # The learning rate warms up from 0 at step 0.
     state, metrics = finite.step_fn(state, finite.batch(step))
   assert np.isfinite(float(metrics["loss"])) and int(state.skipped) == 0
