@@ -74,6 +74,19 @@ class Tokenizer:
       raise ValueError(f"{len(titles)} titles for {len(texts)} passages")
     return self._tokenize(titles, texts, self.passage_max_length)
 
+  def tokenize_pairs(self, questions: Sequence[str], texts: Sequence[str],
+                     titles: Sequence[str] | None = None, max_length: int | None = None
+                     ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Cross-encoder input: the question as segment A, the passage (title [SEP] text when
+    titled) as segment B; the passage is truncated first, then the question."""
+    if len(questions) != len(texts) or (titles is not None and len(titles) != len(texts)):
+      raise ValueError(f"{len(questions)} questions, {len(texts)} passages"
+                       + ("" if titles is None else f", {len(titles)} titles"))
+    if titles is not None:
+      sep = f" {self.hf.sep_token} "
+      texts = [f"{title}{sep}{text}" for title, text in zip(titles, texts)]
+    return self._tokenize(questions, texts, max_length or self.passage_max_length)
+
   def pad(self, sequences: Sequence[tuple[np.ndarray, np.ndarray]], max_length: int,
           rows: int | None = None) -> Batch:
     """Pads to [rows, bucket length]; extra rows (to keep the batch shape fixed) are all padding."""

@@ -1,0 +1,101 @@
+"""Cross-encoder: question and passage in one sequence, a linear head on [CLS] -> a relevance
+logit. Trained pointwise with sigmoid cross-entropy (default) its scores are probabilities, which
+is what RocketQA's 0.1 / 0.9 denoising and labeling thresholds are applied to; listwise softmax
+over [positive, negatives] is the option.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from rocketqa_jax.bert import BertConfig, BertModel
+from rocketqa_jax.encoder import BatchedModel
+from rocketqa_jax.tokenization import Tokenizer
+
+LOSSES = ("pointwise", "listwise")
+
+
+class CrossEncoder(nn.Module):
+  """Token batch of (question, passage) pairs -> relevance logits [rows], float32."""
+  config: BertConfig
+  dtype: Any = jnp.float32
+  param_dtype: Any = jnp.float32
+  remat: bool = False
+
+  @nn.compact
+  def __call__(self, input_ids, attention_mask, token_type_ids, deterministic: bool = True):
+    hidden = BertModel(self.config, self.dtype, self.param_dtype, self.remat, name="bert")(
+        input_ids, attention_mask, token_type_ids, deterministic)
+    cls = nn.Dropout(self.config.hidden_dropout_prob)(hidden[:, 0].astype(jnp.float32),
+                                                      deterministic=deterministic)
+    head = nn.Dense(1, param_dtype=self.param_dtype, name="classifier",
+                    kernel_init=nn.initializers.normal(self.config.initializer_range))
+    return head(cls)[:, 0]
+
+
+def init_params(model: CrossEncoder, encoder_params, seed: int = 0) -> dict:
+  """The encoder's weights (e.g. a loaded checkpoint) under `bert`, a fresh head on top."""
+  ids = jnp.zeros((1, 8), jnp.int32)
+  fresh = jax.device_get(jax.jit(model.init)(jax.random.key(seed), ids, jnp.ones_like(ids),
+                                             ids)["params"])
+  params = {"bert": encoder_params, "classifier": fresh["classifier"]}
+  if jax.tree.map(np.shape, params) != jax.tree.map(np.shape, fresh):
+    raise ValueError("encoder parameters do not fit the cross-encoder's BERT")
+  return params
+
+
+def logits(model: CrossEncoder, params, tokens: dict, rng=None) -> jax.Array:
+  return model.apply({"params": params}, tokens["input_ids"], tokens["attention_mask"],
+                     tokens["token_type_ids"], deterministic=rng is None,
+                     rngs=None if rng is None else {"dropout": rng})
+
+
+def pair_loss(scores: jax.Array, group_size: int, mode: str = "pointwise"):
+  """Loss over rows laid out in groups [positive, negative x (group_size - 1)]; (loss, metrics).
+
+  pointwise: sigmoid cross-entropy, label 1 for each group's first row and 0 for the others;
+  listwise: softmax cross-entropy over each group, the positive first.
+  """
+  groups = scores.reshape(-1, group_size)
+  labels = jnp.zeros_like(groups).at[:, 0].set(1.0)
+  if mode == "pointwise":
+    loss = optax.sigmoid_binary_cross_entropy(groups, labels).mean()
+  elif mode == "listwise":
+    loss = optax.softmax_cross_entropy(groups, labels).mean()
+  else:
+    raise ValueError(f"loss {mode!r} unknown; expected one of {LOSSES}")
+  metrics = {"accuracy": (jnp.argmax(groups, axis=1) == 0).mean(),
+             "positive_prob": jax.nn.sigmoid(groups[:, 0]).mean(),
+             "negative_prob": jax.nn.sigmoid(groups[:, 1:]).mean() if group_size > 1
+             else jnp.float32(0)}
+  return loss, metrics
+
+
+def loss_fn(params, batch: dict, rng, *, model: CrossEncoder, group_size: int,
+            mode: str = "pointwise"):
+  """The trainer's loss: `batch["pairs"]` holds the tokenized groups, rows split over devices."""
+  return pair_loss(logits(model, params, batch["pairs"], rng), group_size, mode)
+
+
+class CrossEncoderScorer(BatchedModel):
+  """Relevance probabilities of (question, passage) pairs, batched like the encoders."""
+
+  def __init__(self, model: CrossEncoder, params, tokenizer: Tokenizer, *, max_length: int = 160,
+               batch_size: int = 64):
+    self.model, self.max_length = model, max_length
+    apply = lambda params, tokens: jax.nn.sigmoid(logits(model, params, tokens))
+    super().__init__(apply, params, tokenizer, batch_size)
+
+  def score(self, questions: Sequence[str], texts: Sequence[str],
+            titles: Sequence[str] | None = None, *, progress: bool = False) -> np.ndarray:
+    """[len(texts)] float32 in (0, 1)."""
+    pairs = self.tokenizer.tokenize_pairs(questions, texts, titles, self.max_length)
+    if not pairs:
+      return np.empty((0,), np.float32)
+    return self.apply_tokens(pairs, self.max_length, progress, "pairs")

@@ -1,0 +1,69 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from rocketqa_jax import cross_encoder as ce
+from rocketqa_jax.encoder import load_tower
+from rocketqa_jax.tokenization import Tokenizer
+
+
+@pytest.fixture(scope="module")
+def tiny():
+  model_dir, bert, params = load_tower("all-MiniLM-L6-v2", random_init=True,
+                                       num_hidden_layers=1, hidden_size=32,
+                                       num_attention_heads=2, intermediate_size=64)
+  model = ce.CrossEncoder(bert.config)
+  tokenizer = Tokenizer.from_pretrained(model_dir, passage_max_length=64)
+  return model, ce.init_params(model, params, seed=1), tokenizer, params
+
+
+def test_init_keeps_the_encoder_weights(tiny):
+  model, params, _, encoder = tiny
+  jax.tree.map(np.testing.assert_array_equal, params["bert"], encoder)
+  assert params["classifier"]["kernel"].shape == (32, 1)
+  with pytest.raises(ValueError, match="do not fit"):
+    ce.init_params(model, {"embeddings": encoder["embeddings"]})
+
+
+def test_pair_losses_against_plain_formulas():
+  scores = jnp.array([2.0, -1.0, 0.5, -0.3, 1.5, 0.2])  # Two groups of [pos, neg, neg].
+  loss, metrics = ce.pair_loss(scores, 3, "pointwise")
+  labels = np.array([1, 0, 0, 1, 0, 0], np.float32)
+  p = 1 / (1 + np.exp(-np.asarray(scores)))
+  np.testing.assert_allclose(loss, -np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p)),
+                             rtol=1e-6)
+  assert float(metrics["accuracy"]) == 0.5  # Group 2's positive (-0.3) is not its best.
+  loss, _ = ce.pair_loss(scores, 3, "listwise")
+  g = np.asarray(scores).reshape(2, 3)
+  ref = np.mean([np.log(np.exp(row).sum()) - row[0] for row in g])
+  np.testing.assert_allclose(loss, ref, rtol=1e-6)
+  with pytest.raises(ValueError, match="pointwise"):
+    ce.pair_loss(scores, 3, "hinge")
+
+
+def test_scorer_probabilities_match_the_model_and_learn(tiny):
+  model, params, tokenizer, _ = tiny
+  scorer = ce.CrossEncoderScorer(model, params, tokenizer, max_length=48, batch_size=8)
+  questions = ["who founded the company?"] * 3
+  texts = ["The company was founded by Ada.", "Rain fell all day.", "Ada started it in 1900."]
+  probs = scorer.score(questions, texts, titles=["Firm", "Weather", "Firm"])
+  assert probs.shape == (3,) and ((probs > 0) & (probs < 1)).all()
+  pairs = tokenizer.tokenize_pairs(questions[:1], texts[:1], ["Firm"], 48)
+  words = tokenizer.hf.convert_ids_to_tokens(pairs[0][0].tolist())
+  assert words.count("[SEP]") == 3 and "firm" in words  # question [SEP] title [SEP] text [SEP]
+  batch = tokenizer.pad(pairs, 48)
+  direct = jax.nn.sigmoid(ce.logits(model, params, vars(batch)))
+  np.testing.assert_allclose(probs[0], direct[0], rtol=1e-5)
+  # A few pointwise steps separate a positive from a negative.
+  tokens = vars(tokenizer.pad(tokenizer.tokenize_pairs(questions[:2], texts[:2], None, 48), 48))
+  loss = lambda p: ce.loss_fn(p, {"pairs": tokens}, None, model=model, group_size=2)[0]
+  tx = optax.adam(1e-2)
+  opt, p = tx.init(params), params
+  first = float(loss(p))
+  for _ in range(20):
+    grads = jax.grad(loss)(p)
+    updates, opt = tx.update(grads, opt)
+    p = optax.apply_updates(p, updates)
+  assert float(loss(p)) < first / 4
