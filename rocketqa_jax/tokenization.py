@@ -88,13 +88,14 @@ class Tokenizer:
     return self._tokenize(questions, texts, max_length or self.passage_max_length)
 
   def pad(self, sequences: Sequence[tuple[np.ndarray, np.ndarray]], max_length: int,
-          rows: int | None = None) -> Batch:
-    """Pads to [rows, bucket length]; extra rows (to keep the batch shape fixed) are all padding."""
+          rows: int | None = None, fixed_length: bool = False) -> Batch:
+    """Pads to [rows, bucket length] (or exactly max_length when `fixed_length`); extra rows (to
+    keep the batch shape fixed) are all padding."""
     rows = len(sequences) if rows is None else rows
     if rows < len(sequences):
       raise ValueError(f"{len(sequences)} sequences do not fit in {rows} rows")
     longest = max((len(ids) for ids, _ in sequences), default=1)
-    length = bucket_length(longest, self.bucket_size, max_length)
+    length = max_length if fixed_length else bucket_length(longest, self.bucket_size, max_length)
     input_ids = np.full((rows, length), self.pad_id, np.int32)
     token_type_ids = np.zeros((rows, length), np.int32)
     mask = np.zeros((rows, length), np.int32)

@@ -67,3 +67,24 @@ def test_scorer_probabilities_match_the_model_and_learn(tiny):
     updates, opt = tx.update(grads, opt)
     p = optax.apply_updates(p, updates)
   assert float(loss(p)) < first / 4
+
+
+def test_pair_sampler_groups_are_pure_functions_of_the_step(tiny):
+  from rocketqa_jax.data.sampler import PairExample, PairSampler
+  _, _, tokenizer, _ = tiny
+  texts = [f"passage {i} about topic {i % 3}" for i in range(30)]
+  examples = [PairExample(f"question {i}", (i,), (i + 1, i + 2, i + 3)) for i in range(12)]
+  examples.append(PairExample("no negatives", (5,), ()))  # Dropped: cannot form a group.
+  make = lambda: PairSampler(examples, tokenizer, texts, None, global_batch=4, negatives=2,
+                             num_devices=2, seed=0, max_length=24)
+  a, b = make(), make()
+  assert len(a.examples) == 12
+  x, y = a.device_batches(3, [0, 1]), b.device_batches(3, [0, 1])
+  jax.tree.map(np.testing.assert_array_equal, x, y)
+  ids = x["passage_ids"].reshape(4, 3)  # Groups of [positive, 2 negatives].
+  order = a.example_indices(3)
+  for group, ex in zip(ids, order):
+    assert group[0] == examples[ex].positives[0]
+    assert set(group[1:]) <= set(examples[ex].negatives)
+  assert x["pairs"]["input_ids"].shape == (12, 24)  # Fixed length: one shape per run.
+  np.testing.assert_array_equal(a.device_batches(3, [1])["passage_ids"], ids[2:].reshape(-1))

@@ -15,6 +15,17 @@ import numpy as np
 from rocketqa_jax.tokenization import Batch
 
 
+def epoch_order(step: int, *, examples: int, global_batch: int, seed: int) -> np.ndarray:
+  """Rows of the examples in the global batch of `step`: each epoch a seeded permutation."""
+  positions = np.arange(step * global_batch, (step + 1) * global_batch)
+  out = np.empty(len(positions), np.int64)
+  for epoch in np.unique(positions // examples):
+    perm = np.random.default_rng([seed, int(epoch)]).permutation(examples)
+    sel = positions // examples == epoch
+    out[sel] = perm[positions[sel] % examples]
+  return out
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainExample:
   """A question with corpus rows of its labeled positives and (optionally) hard negatives."""
@@ -49,15 +60,8 @@ class BatchSampler:
             "hard_negatives": self.hard_negatives, "corpus": self.corpus_size}
 
   def example_indices(self, step: int) -> np.ndarray:
-    """Rows of `examples` in the global batch of `step`: epochs are seeded permutations."""
-    n = len(self.examples)
-    positions = np.arange(step * self.global_batch, (step + 1) * self.global_batch)
-    out = np.empty(len(positions), np.int64)
-    for epoch in np.unique(positions // n):
-      perm = np.random.default_rng([self.seed, int(epoch)]).permutation(n)
-      sel = positions // n == epoch
-      out[sel] = perm[positions[sel] % n]
-    return out
+    return epoch_order(step, examples=len(self.examples), global_batch=self.global_batch,
+                       seed=self.seed)
 
   def _passages_for(self, step: int, position: int, ex: TrainExample) -> list[int]:
     """[positive, h negatives] for the example at `position` of the global batch of `step`."""
@@ -90,3 +94,62 @@ class BatchSampler:
     return {"query": vars(queries), "passage": vars(passages),
             "query_positive_ids": np.asarray(q_pos, np.int32),
             "passage_ids": np.asarray(p_rows, np.int32)}
+
+
+@dataclasses.dataclass(frozen=True)
+class PairExample:
+  """A question with corpus rows of its positives and of candidate negatives (e.g. from mining)."""
+  query: str
+  positives: tuple[int, ...]
+  negatives: tuple[int, ...]
+
+
+class PairSampler:
+  """Cross-encoder batches: per question a group [positive, `negatives` negatives], tokenized as
+  (question, passage) pairs; like BatchSampler, the batch at step s is a pure function of
+  (seed, s), and each process builds only its devices' groups."""
+
+  def __init__(self, examples: Sequence[PairExample], tokenizer, texts: Sequence[str],
+               titles: Sequence[str] | None, *, global_batch: int, negatives: int,
+               num_devices: int, seed: int, max_length: int):
+    if global_batch % num_devices:
+      raise ValueError(f"global batch {global_batch} is not a multiple of the {num_devices} "
+                       "devices")
+    usable = [ex for ex in examples if ex.positives and ex.negatives]
+    if not usable:
+      raise ValueError("no example has both a positive and a negative")
+    self.examples, self.tokenizer, self.texts, self.titles = usable, tokenizer, texts, titles
+    self.global_batch, self.negatives, self.seed = global_batch, negatives, seed
+    self.per_device, self.max_length = global_batch // num_devices, max_length
+
+  def signature(self) -> dict:
+    return {"seed": self.seed, "global_batch": self.global_batch, "negatives": self.negatives,
+            "examples": len(self.examples), "max_length": self.max_length}
+
+  def example_indices(self, step: int) -> np.ndarray:
+    return epoch_order(step, examples=len(self.examples), global_batch=self.global_batch,
+                       seed=self.seed)
+
+  def group(self, step: int, position: int, ex: PairExample) -> list[int]:
+    """[positive, negatives...] rows for the example at `position` of step's global batch."""
+    rng = np.random.default_rng([self.seed, step, position, 2])
+    positive = ex.positives[rng.integers(len(ex.positives))]
+    picks = rng.choice(len(ex.negatives), self.negatives,
+                       replace=len(ex.negatives) < self.negatives)
+    return [positive, *(ex.negatives[i] for i in picks)]
+
+  def device_batches(self, step: int, devices: Sequence[int]) -> dict:
+    indices = self.example_indices(step)
+    questions, rows = [], []
+    for d in devices:
+      for pos in range(d * self.per_device, (d + 1) * self.per_device):
+        ex = self.examples[indices[pos]]
+        group = self.group(step, pos, ex)
+        questions += [ex.query] * len(group)
+        rows += group
+    titles = None if self.titles is None else [self.titles[r] for r in rows]
+    pairs = self.tokenizer.tokenize_pairs(questions, [self.texts[r] for r in rows], titles,
+                                          self.max_length)
+    # Fixed length (not a bucket): every step has one shape, on every process.
+    padded = self.tokenizer.pad(pairs, self.max_length, fixed_length=True)
+    return {"pairs": vars(padded), "passage_ids": np.asarray(rows, np.int32)}
