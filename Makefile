@@ -24,8 +24,10 @@ demo: install
 test: install
 	$(PY) -m pytest -q tests
 
-bench: install
+bench: install  # Minutes each; see docs/benchmarks.md. The peer comparison needs torch.
 	$(PY) bench/encode.py
+	$(PY) bench/train.py
+	$(PY) bench/search.py
 
 clean:
 	rm -rf $(VENV) workdirs
