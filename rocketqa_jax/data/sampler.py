@@ -26,6 +26,23 @@ def epoch_order(step: int, *, examples: int, global_batch: int, seed: int) -> np
   return out
 
 
+class _StepSampler:
+  """Examples in seeded epoch order; the global batch split evenly over the devices."""
+
+  def __init__(self, examples: Sequence, global_batch: int, num_devices: int, seed: int):
+    if not examples:
+      raise ValueError("no training examples")
+    if global_batch % num_devices:
+      raise ValueError(f"global batch {global_batch} is not a multiple of the {num_devices} "
+                       "devices")
+    self.examples, self.global_batch, self.seed = examples, global_batch, seed
+    self.num_devices, self.per_device = num_devices, global_batch // num_devices
+
+  def example_indices(self, step: int) -> np.ndarray:
+    return epoch_order(step, examples=len(self.examples), global_batch=self.global_batch,
+                       seed=self.seed)
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainExample:
   """A question with corpus rows of its labeled positives and (optionally) hard negatives."""
@@ -34,23 +51,16 @@ class TrainExample:
   hard_negatives: tuple[int, ...] = ()
 
 
-class BatchSampler:
+class BatchSampler(_StepSampler):
   """Global batches of `global_batch` queries, each with one positive and `hard_negatives`
   negatives (drawn from its hard negatives; random corpus passages when it has too few)."""
 
   def __init__(self, examples: Sequence[TrainExample], queries: Batch, passages: Batch, *,
                global_batch: int, hard_negatives: int, num_devices: int, seed: int):
-    if not examples:
-      raise ValueError("no training examples")
-    if global_batch % num_devices:
-      raise ValueError(f"global batch {global_batch} is not a multiple of the {num_devices} "
-                       "devices")
+    super().__init__(examples, global_batch, num_devices, seed)
     if any(not ex.positives for ex in examples):
       raise ValueError("every training example needs at least one positive")
-    self.examples, self.queries, self.passages = examples, queries, passages
-    self.global_batch, self.hard_negatives = global_batch, hard_negatives
-    self.num_devices, self.seed = num_devices, seed
-    self.per_device = global_batch // num_devices
+    self.queries, self.passages, self.hard_negatives = queries, passages, hard_negatives
     self.max_positives = max(len(ex.positives) for ex in examples)
     self.corpus_size = len(passages.input_ids)
 
@@ -58,10 +68,6 @@ class BatchSampler:
     """What must not change between a run and its resumption for the data order to be exact."""
     return {"seed": self.seed, "global_batch": self.global_batch, "examples": len(self.examples),
             "hard_negatives": self.hard_negatives, "corpus": self.corpus_size}
-
-  def example_indices(self, step: int) -> np.ndarray:
-    return epoch_order(step, examples=len(self.examples), global_batch=self.global_batch,
-                       seed=self.seed)
 
   def _passages_for(self, step: int, position: int, ex: TrainExample) -> list[int]:
     """[positive, h negatives] for the example at `position` of the global batch of `step`."""
@@ -104,7 +110,7 @@ class PairExample:
   negatives: tuple[int, ...]
 
 
-class PairSampler:
+class PairSampler(_StepSampler):
   """Cross-encoder batches: per question a group [positive, `negatives` negatives], tokenized as
   (question, passage) pairs; like BatchSampler, the batch at step s is a pure function of
   (seed, s), and each process builds only its devices' groups."""
@@ -112,23 +118,16 @@ class PairSampler:
   def __init__(self, examples: Sequence[PairExample], tokenizer, texts: Sequence[str],
                titles: Sequence[str] | None, *, global_batch: int, negatives: int,
                num_devices: int, seed: int, max_length: int):
-    if global_batch % num_devices:
-      raise ValueError(f"global batch {global_batch} is not a multiple of the {num_devices} "
-                       "devices")
     usable = [ex for ex in examples if ex.positives and ex.negatives]
     if not usable:
       raise ValueError("no example has both a positive and a negative")
-    self.examples, self.tokenizer, self.texts, self.titles = usable, tokenizer, texts, titles
-    self.global_batch, self.negatives, self.seed = global_batch, negatives, seed
-    self.per_device, self.max_length = global_batch // num_devices, max_length
+    super().__init__(usable, global_batch, num_devices, seed)
+    self.tokenizer, self.texts, self.titles = tokenizer, texts, titles
+    self.negatives, self.max_length = negatives, max_length
 
   def signature(self) -> dict:
     return {"seed": self.seed, "global_batch": self.global_batch, "negatives": self.negatives,
             "examples": len(self.examples), "max_length": self.max_length}
-
-  def example_indices(self, step: int) -> np.ndarray:
-    return epoch_order(step, examples=len(self.examples), global_batch=self.global_batch,
-                       seed=self.seed)
 
   def group(self, step: int, position: int, ex: PairExample) -> list[int]:
     """[positive, negatives...] rows for the example at `position` of step's global batch."""
