@@ -3,8 +3,9 @@
 Corpus: the 2,067 SQuAD v1.1 dev paragraphs; eval: 2,777 questions of 12 held-out articles.
 Model: all-MiniLM-L6-v2 (packaged, offline) with its sentence-transformers settings: mean pooling,
 L2-normalized, passages of at most 256 tokens, text without title.
-Stages so far: `train_de` (dual encoder, cross-batch negatives) and `eval` (zero-shot and
-trained). Later issues add mining, the cross-encoder, denoising and augmentation.
+Stages so far: `train_de` (dual encoder, cross-batch negatives), `mine0` (its top-k for the
+labeled questions; not in the default run yet) and `eval` (zero-shot and trained). The
+cross-encoder, denoising and augmentation stages are to come.
 
 Arguments: `configs/squad_mini.py:quick` evaluates the first 300 questions only.
 """
@@ -62,6 +63,10 @@ def get_config(arg=None):
   config.train.checkpoint_every = 20
   config.train.keep_checkpoints = 2
   config.train.log_every = 5
+
+  # Stage mine0: M_D^(0)'s top-k for the labeled questions (RocketQA NQ: 100, MS MARCO: 1000).
+  config.mine = ml_collections.ConfigDict()
+  config.mine.top_k = 50
 
   config.eval = ml_collections.ConfigDict()
   config.eval.batch_size = 64

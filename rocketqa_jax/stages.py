@@ -13,7 +13,7 @@ import shutil
 
 import jax
 
-from rocketqa_jax import artifacts, evaluation, sharding
+from rocketqa_jax import artifacts, evaluation, mining, sharding
 from rocketqa_jax.data import squad
 from rocketqa_jax.data.sampler import BatchSampler, TrainExample
 from rocketqa_jax.dual_encoder import DualEncoder
@@ -73,7 +73,7 @@ def train_de(config, workdir: pathlib.Path) -> pathlib.Path:
   """Dual encoder on the labeled questions: cross-batch (or in-batch) negatives plus random
   corpus passages as the "hard" ones, as there are no mined negatives yet."""
   out = workdir / "train_de"
-  if all((out / t / "model.safetensors").exists() for t in TOWERS):
+  if trained_towers(workdir):
     log.info("train_de: %s is complete, skipping", out)
     return out
   run = setup_train_de(config, out, load_data(config))
@@ -90,6 +90,31 @@ def train_de(config, workdir: pathlib.Path) -> pathlib.Path:
   return out
 
 
+def trained_towers(workdir: pathlib.Path, stage: str = "train_de") -> tuple[str, str] | None:
+  """(query tower, passage tower) directories a finished training stage exported, or None."""
+  towers = tuple(str(workdir / stage / t) for t in TOWERS)
+  return towers if all((pathlib.Path(t) / "model.safetensors").exists() for t in towers) else None
+
+
+def mine0(config, workdir: pathlib.Path) -> pathlib.Path:
+  """Top-k passages of M_D^(0) (the train_de towers) for every labeled training question."""
+  out = workdir / "mine0"
+  if (out / "candidates.jsonl").exists():
+    log.info("mine0: %s is complete, skipping", out)
+    return out
+  towers = trained_towers(workdir)
+  if towers is None:
+    raise FileNotFoundError(f"mine0 needs the dual encoder of stage train_de in {workdir}: "
+                            "run that stage first (config.stages=train_de,mine0)")
+  data = load_data(config)
+  query_encoder = evaluation.encoder_from_config(config, towers[0])
+  passage_encoder = evaluation.encoder_from_config(config, towers[1])
+  mining.mine(query_encoder, passage_encoder, data.corpus, data.labeled, out,
+              k=config.mine.top_k, use_titles=config.data.use_titles,
+              shard_size=config.eval.shard_size)
+  return out
+
+
 def evaluate(config, workdir: pathlib.Path) -> dict:
   """The configured checkpoint (zero-shot) and, when trained, the workdir's dual encoder, on the
   eval questions: per model `eval/<model>/` (corpus shards, run.trec, metrics.json), and the
@@ -98,9 +123,8 @@ def evaluate(config, workdir: pathlib.Path) -> dict:
   e = config.eval
   questions = data.eval[:e.max_questions] if e.max_questions else data.eval
   models = {"initial": (config.model.checkpoint, config.model.checkpoint)}
-  trained = workdir / "train_de"
-  if all((trained / t / "model.safetensors").exists() for t in TOWERS):
-    models["train_de"] = tuple(str(trained / t) for t in TOWERS)
+  if trained_towers(workdir):
+    models["train_de"] = trained_towers(workdir)
   results = {}
   for name, (query_dir, passage_dir) in models.items():
     passage_encoder = evaluation.encoder_from_config(config, passage_dir)

@@ -1,0 +1,50 @@
+"""Mining: the top-k passages a dual encoder retrieves for training questions.
+
+RocketQA mines twice: with M_D^(0) for the labeled questions (hard-negative candidates for the
+cross-encoder and for denoising) and with M_D^(1) for the unlabeled ones (augmentation). The
+candidates are written as JSONL, one line per question: {"id", "passage_ids", "scores"}.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+from typing import Sequence
+
+from rocketqa_jax import artifacts
+from rocketqa_jax.corpus_encoding import encode_corpus, load_corpus_embeddings
+from rocketqa_jax.data.types import Corpus, Question
+from rocketqa_jax.encoder import Encoder
+from rocketqa_jax.retrieval import ExactIndex
+
+
+def mine(query_encoder: Encoder, passage_encoder: Encoder, corpus: Corpus,
+         questions: Sequence[Question], out_dir: str | os.PathLike, *, k: int,
+         use_titles: bool = False, shard_size: int = 100_000,
+         progress: bool = True) -> pathlib.Path:
+  """Writes `out_dir/candidates.jsonl` (exact search; corpus shards in `out_dir/corpus`)."""
+  out_dir = pathlib.Path(out_dir)
+  encode_corpus(passage_encoder, corpus, out_dir / "corpus", use_titles=use_titles,
+                shard_size=shard_size, progress=progress)
+  embeddings, ids = load_corpus_embeddings(out_dir / "corpus")
+  queries = query_encoder.encode_queries([q.text for q in questions], progress=progress)
+  rows, scores = ExactIndex(embeddings, ids).search_rows(queries, k)
+  lines = (json.dumps({"id": q.id, "passage_ids": [str(ids[r]) for r in row],
+                       "scores": [round(float(s), 5) for s in score]}) + "\n"
+           for q, row, score in zip(questions, rows, scores))
+  return artifacts.write_text_atomic(out_dir / "candidates.jsonl", "".join(lines))
+
+
+def read_candidates(path: str | os.PathLike) -> dict[str, tuple[list[str], list[float]]]:
+  """{question id: (passage ids, scores)}, best first."""
+  out = {}
+  with open(path, encoding="utf-8") as f:
+    for number, line in enumerate(f, 1):
+      try:
+        record = json.loads(line)
+        out[record["id"]] = (record["passage_ids"], record["scores"])
+      except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise ValueError(f"{path}:{number}: expected a JSON object with id, passage_ids and "
+                         f"scores ({e})") from e
+  return out
