@@ -6,6 +6,8 @@ over [positive, negatives] is the option.
 
 from __future__ import annotations
 
+import os
+import pathlib
 from typing import Any, Sequence
 
 import flax.linen as nn
@@ -13,12 +15,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import safetensors.numpy
 
+from rocketqa_jax import hf_checkpoint
 from rocketqa_jax.bert import BertConfig, BertModel
-from rocketqa_jax.encoder import BatchedModel
+from rocketqa_jax.encoder import BatchedModel, as_dtype, load_params
 from rocketqa_jax.tokenization import Tokenizer
 
 LOSSES = ("pointwise", "listwise")
+ARCHITECTURE = "RocketQACrossEncoder"  # config.json "architectures": ours, not a HF class.
 
 
 class CrossEncoder(nn.Module):
@@ -99,3 +104,36 @@ class CrossEncoderScorer(BatchedModel):
     if not pairs:
       return np.empty((0,), np.float32)
     return self.apply_tokens(pairs, self.max_length, progress, "pairs")
+
+
+def save_cross_encoder(directory: str | os.PathLike, model: CrossEncoder, params: dict,
+                       tokenizer: Tokenizer) -> pathlib.Path:
+  """The BERT weights under `bert.` and the head as `classifier.weight` [1, hidden] /
+  `classifier.bias` in one model.safetensors, with config.json and the tokenizer. (Not loadable
+  as HF's BertForSequenceClassification: that one puts its head on the tanh pooler.)"""
+  directory = pathlib.Path(directory)
+  head = jax.device_get(params["classifier"])
+  extra = {"classifier.weight": np.ascontiguousarray(np.asarray(head["kernel"]).T),
+           "classifier.bias": np.asarray(head["bias"])}
+  hf_checkpoint.save_checkpoint(directory, model.config, jax.device_get(params["bert"]),
+                                prefix="bert.", extra=extra, architecture=ARCHITECTURE)
+  tokenizer.hf.save_pretrained(str(directory))
+  return directory
+
+
+def load_cross_encoder(directory: str | os.PathLike, *, max_length: int = 160,
+                       batch_size: int = 64, dtype: str = "float32") -> CrossEncoderScorer:
+  """A scorer from a directory written by `save_cross_encoder`."""
+  directory = pathlib.Path(directory)
+  config = hf_checkpoint.load_config(directory)
+  bert = load_params(BertModel(config), directory)
+  tensors = safetensors.numpy.load_file(directory / "model.safetensors")
+  missing = [k for k in ("classifier.weight", "classifier.bias") if k not in tensors]
+  if missing:
+    raise hf_checkpoint.CheckpointError(f"{directory / 'model.safetensors'}: no {missing}: not a "
+                                        "cross-encoder written by save_cross_encoder")
+  head = {"kernel": tensors["classifier.weight"].T, "bias": tensors["classifier.bias"]}
+  model = CrossEncoder(config, dtype=as_dtype(dtype))
+  tokenizer = Tokenizer.from_pretrained(directory, passage_max_length=max_length)
+  return CrossEncoderScorer(model, {"bert": bert, "classifier": head}, tokenizer,
+                            max_length=max_length, batch_size=batch_size)

@@ -214,16 +214,19 @@ def load_params(model_dir: pathlib.Path, expected: dict, dtype=np.float32) -> di
   return _unflatten(params)
 
 
-def save_checkpoint(model_dir: str | os.PathLike, config: BertConfig, params: dict) -> None:
-  """Writes `config.json` and `model.safetensors` in Hugging Face's `BertModel` layout."""
+def save_checkpoint(model_dir: str | os.PathLike, config: BertConfig, params: dict, *,
+                    prefix: str = "", extra: dict[str, np.ndarray] | None = None,
+                    architecture: str = "BertModel") -> None:
+  """Writes `config.json` and `model.safetensors` in Hugging Face's `BertModel` layout (names
+  under `prefix`, plus `extra` tensors such as a task head)."""
   model_dir = pathlib.Path(model_dir)
   model_dir.mkdir(parents=True, exist_ok=True)
-  tensors = {}
+  tensors = dict(extra or {})
   for path, leaf in _flatten(params).items():
     name, transposed = hf_name(path)
     array = np.asarray(leaf, dtype=np.float32)
-    tensors[name] = np.ascontiguousarray(array.T if transposed else array)
+    tensors[prefix + name] = np.ascontiguousarray(array.T if transposed else array)
   safetensors.numpy.save_file(tensors, str(model_dir / "model.safetensors"),
                               metadata={"format": "pt"})
-  hf = {"architectures": ["BertModel"], **config.to_hf()}
+  hf = {"architectures": [architecture], **config.to_hf()}
   (model_dir / "config.json").write_text(json.dumps(hf, indent=2) + "\n")

@@ -88,3 +88,16 @@ def test_pair_sampler_groups_are_pure_functions_of_the_step(tiny):
     assert set(group[1:]) <= set(examples[ex].negatives)
   assert x["pairs"]["input_ids"].shape == (12, 24)  # Fixed length: one shape per run.
   np.testing.assert_array_equal(a.device_batches(3, [1])["passage_ids"], ids[2:].reshape(-1))
+
+
+def test_save_and_load_give_the_same_scores(tiny, tmp_path):
+  model, params, tokenizer, _ = tiny
+  scorer = ce.CrossEncoderScorer(model, params, tokenizer, max_length=48)
+  ce.save_cross_encoder(tmp_path, model, params, tokenizer)
+  loaded = ce.load_cross_encoder(tmp_path, max_length=48)
+  q, t = ["who wrote it?", "when?"], ["Ada wrote it.", "In 1900."]
+  np.testing.assert_allclose(loaded.score(q, t), scorer.score(q, t), rtol=1e-6)
+  import safetensors.numpy
+  names = safetensors.numpy.load_file(tmp_path / "model.safetensors")
+  assert names["classifier.weight"].shape == (1, 32)
+  assert "bert.encoder.layer.0.attention.self.query.weight" in names
