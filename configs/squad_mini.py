@@ -4,8 +4,8 @@ Corpus: the 2,067 SQuAD v1.1 dev paragraphs; eval: 2,777 questions of 12 held-ou
 Model: all-MiniLM-L6-v2 (packaged, offline) with its sentence-transformers settings: mean pooling,
 L2-normalized, passages of at most 256 tokens, text without title.
 Stages so far: `train_de` (dual encoder, cross-batch negatives), `mine0` (its top-k for the
-labeled questions; not in the default run yet) and `eval` (zero-shot and trained). The
-cross-encoder, denoising and augmentation stages are to come.
+labeled questions), `train_ce` (the cross-encoder) and `eval` (zero-shot and trained); the
+default run is `train_de,eval` until denoising and augmentation exist to use the others.
 
 Arguments: `configs/squad_mini.py:quick` evaluates the first 300 questions only.
 """
@@ -67,6 +67,23 @@ def get_config(arg=None):
   # Stage mine0: M_D^(0)'s top-k for the labeled questions (RocketQA NQ: 100, MS MARCO: 1000).
   config.mine = ml_collections.ConfigDict()
   config.mine.top_k = 50
+
+  # Stage train_ce: the cross-encoder M_C (question and passage in one sequence).
+  config.ce = ml_collections.ConfigDict()
+  config.ce.checkpoint = ""  # "" = config.model.checkpoint.
+  config.ce.loss = "pointwise"  # pointwise (sigmoid: probabilities for 0.1/0.9) | listwise
+  config.ce.steps = 60
+  config.ce.global_batch = 16  # Questions per step; each brings 1 positive + ce.negatives.
+  config.ce.negatives = 3
+  config.ce.sample_from_top = 50  # Negatives sampled from M_D^(0)'s top 50 (RocketQA NQ: 100).
+  config.ce.max_length = 256  # Question + SQuAD paragraph (RocketQA: 160 for shorter passages).
+  config.ce.learning_rate = 2e-5
+  config.ce.warmup_fraction = 0.1
+  config.ce.weight_decay = 0.0
+  config.ce.clip_norm = 1.0
+  config.ce.checkpoint_every = 20
+  config.ce.keep_checkpoints = 2
+  config.ce.log_every = 5
 
   config.eval = ml_collections.ConfigDict()
   config.eval.batch_size = 64

@@ -28,4 +28,10 @@ def get_config(arg=None):
   config.train.checkpoint_every = 2
   config.train.log_every = 1
   config.train.learning_rate = 1e-3
+  config.ce.steps = 3
+  config.ce.global_batch = 8
+  config.ce.max_length = 64
+  config.ce.checkpoint_every = 2
+  config.ce.log_every = 1
+  config.ce.learning_rate = 1e-3
   return config

@@ -12,7 +12,7 @@ from rocketqa_jax.encoder import DTYPES
 from rocketqa_jax.losses import NEGATIVE_MODES
 from rocketqa_jax.pooling import POOLING_MODES
 
-STAGES = ("train_de", "mine0", "eval")
+STAGES = ("train_de", "mine0", "train_ce", "eval")
 
 
 def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
@@ -51,6 +51,10 @@ def validate(config) -> None:
                                       "keep_checkpoints", "log_every")]
   positive += [("eval", n) for n in ("batch_size", "mrr_k", "shard_size")]
   positive += [("mine", "top_k")]
+  positive += [("ce", n) for n in ("steps", "global_batch", "negatives", "max_length",
+                                   "sample_from_top", "checkpoint_every", "keep_checkpoints",
+                                   "log_every")]
+  check("ce.loss", config.ce.loss, ("pointwise", "listwise"))
   for section, name in positive:
     if config[section][name] < 1:
       raise ValueError(f"config.{section}.{name}={config[section][name]}: must be positive")

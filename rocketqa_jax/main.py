@@ -17,7 +17,8 @@ _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where every stage writes its outputs.")
 flags.mark_flags_as_required(["config", "workdir"])
 
-STAGES = {"train_de": stages.train_de, "mine0": stages.mine0, "eval": stages.evaluate}
+STAGES = {"train_de": stages.train_de, "mine0": stages.mine0, "train_ce": stages.train_ce,
+          "eval": stages.evaluate}
 
 
 def main(argv):

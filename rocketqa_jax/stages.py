@@ -13,9 +13,9 @@ import shutil
 
 import jax
 
-from rocketqa_jax import artifacts, evaluation, mining, sharding
+from rocketqa_jax import artifacts, cross_encoder, evaluation, mining, sharding
 from rocketqa_jax.data import squad
-from rocketqa_jax.data.sampler import BatchSampler, TrainExample
+from rocketqa_jax.data.sampler import BatchSampler, PairExample, PairSampler, TrainExample
 from rocketqa_jax.dual_encoder import DualEncoder
 from rocketqa_jax.encoder import Encoder, load_tower
 from rocketqa_jax.tokenization import Tokenizer
@@ -112,6 +112,49 @@ def mine0(config, workdir: pathlib.Path) -> pathlib.Path:
   mining.mine(query_encoder, passage_encoder, data.corpus, data.labeled, out,
               k=config.mine.top_k, use_titles=config.data.use_titles,
               shard_size=config.eval.shard_size)
+  return out
+
+
+def train_ce(config, workdir: pathlib.Path) -> pathlib.Path:
+  """Cross-encoder M_C on the labeled questions: each positive against negatives sampled from
+  M_D^(0)'s top `ce.sample_from_top` candidates (stage mine0), minus labeled positives."""
+  out = workdir / "train_ce"
+  if (out / "cross_encoder" / "model.safetensors").exists():
+    log.info("train_ce: %s is complete, skipping", out)
+    return out
+  candidates_path = workdir / "mine0" / "candidates.jsonl"
+  if not candidates_path.exists():
+    raise FileNotFoundError(f"train_ce needs {candidates_path}: run stage mine0 first")
+  c, m = config.ce, config.model
+  data = load_data(config)
+  corpus, candidates = data.corpus, mining.read_candidates(candidates_path)
+  model_dir, bert, bert_params = load_tower(
+      c.checkpoint or m.checkpoint, dtype=m.dtype, param_dtype=m.param_dtype, remat=m.remat,
+      random_init=m.random_init and not c.checkpoint, seed=config.seed,
+      **(m.arch.to_dict() if m.random_init and not c.checkpoint else {}))
+  tokenizer = Tokenizer.from_pretrained(model_dir, passage_max_length=c.max_length)
+  examples = []
+  for q in data.labeled:
+    positives = tuple(corpus.index[p] for p in q.positive_ids)
+    top = candidates[q.id][0][:c.sample_from_top]
+    examples.append(PairExample(q.text, positives, tuple(
+        corpus.index[p] for p in top if corpus.index[p] not in positives)))
+  mesh = sharding.make_mesh(config.mesh.data)
+  sampler = PairSampler(examples, tokenizer, corpus.texts,
+                        corpus.titles if config.data.use_titles else None,
+                        global_batch=c.global_batch, negatives=c.negatives,
+                        num_devices=mesh.size, seed=config.seed, max_length=c.max_length)
+  model = cross_encoder.CrossEncoder(bert.config, dtype=bert.dtype, param_dtype=bert.param_dtype,
+                                     remat=m.remat)
+  loss = functools.partial(cross_encoder.loss_fn, model=model, group_size=1 + c.negatives,
+                           mode=c.loss)
+  params = cross_encoder.init_params(model, bert_params, seed=config.seed)
+  state = Trainer(c, loss, sampler, mesh, out, seed=config.seed).train(params)
+  if jax.process_index() == 0:
+    partial = out / ".cross_encoder.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    cross_encoder.save_cross_encoder(partial, model, host_params(state.params), tokenizer)
+    partial.rename(out / "cross_encoder")
   return out
 
 

@@ -28,3 +28,18 @@ def test_bad_candidates_line_is_named(tmp_path):
   path.write_text('{"id": "a", "passage_ids": [], "scores": []}\n{"id": "b"}\n')
   with pytest.raises(ValueError, match=r"candidates.jsonl:2: expected a JSON object"):
     read_candidates(path)
+
+
+def test_train_ce_after_mine0_exports_a_scorer(tmp_path):
+  from rocketqa_jax.cross_encoder import load_cross_encoder
+  args = ["-m", "rocketqa_jax.main", "--config=configs/tiny.py", f"--workdir={tmp_path}",
+          "--config.train.steps=2", "--config.mine.top_k=10"]
+  early = run_python([*args, "--config.stages=train_ce"])
+  assert early.returncode != 0 and "run stage mine0 first" in early.stderr
+  result = run_python([*args, "--config.stages=train_de,mine0,train_ce"])
+  assert result.returncode == 0, result.stderr[-3000:]
+  lines = (tmp_path / "train_ce" / "metrics.jsonl").read_text().splitlines()
+  assert len(lines) == 3 and '"positive_prob"' in lines[0]
+  scorer = load_cross_encoder(tmp_path / "train_ce" / "cross_encoder", max_length=64)
+  probs = scorer.score(["who is it?"] * 2, ["It is Ada.", "Rain."])
+  assert probs.shape == (2,) and ((probs > 0) & (probs < 1)).all()
