@@ -4,8 +4,9 @@ Corpus: the 2,067 SQuAD v1.1 dev paragraphs; eval: 2,777 questions of 12 held-ou
 Model: all-MiniLM-L6-v2 (packaged, offline) with its sentence-transformers settings: mean pooling,
 L2-normalized, passages of at most 256 tokens, text without title.
 Stages so far: `train_de` (dual encoder, cross-batch negatives), `mine0` (its top-k for the
-labeled questions), `train_ce` (the cross-encoder) and `eval` (zero-shot and trained); the
-default run is `train_de,eval` until denoising and augmentation exist to use the others.
+labeled questions), `train_ce` (the cross-encoder), `denoise` (its verdict on mine0's
+candidates) and `eval` (zero-shot and trained); the default run is `train_de,eval` until the
+training stages that use denoised negatives and augmentation exist.
 
 Arguments: `configs/squad_mini.py:quick` evaluates the first 300 questions only.
 """
@@ -84,6 +85,11 @@ def get_config(arg=None):
   config.ce.checkpoint_every = 20
   config.ce.keep_checkpoints = 2
   config.ce.log_every = 5
+
+  # Stage denoise: M_C rescores M_D^(0)'s top-k; negatives only below the threshold (RocketQA).
+  config.denoise = ml_collections.ConfigDict()
+  config.denoise.top_k = 50  # RocketQA: MS MARCO 50, NQ 100.
+  config.denoise.negative_threshold = 0.1
 
   config.eval = ml_collections.ConfigDict()
   config.eval.batch_size = 64

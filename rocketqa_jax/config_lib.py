@@ -12,7 +12,7 @@ from rocketqa_jax.encoder import DTYPES
 from rocketqa_jax.losses import NEGATIVE_MODES
 from rocketqa_jax.pooling import POOLING_MODES
 
-STAGES = ("train_de", "mine0", "train_ce", "eval")
+STAGES = ("train_de", "mine0", "train_ce", "denoise", "eval")
 
 
 def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
@@ -45,21 +45,26 @@ def validate(config) -> None:
   check("model.dtype", config.model.dtype, DTYPES)
   check("model.param_dtype", config.model.param_dtype, DTYPES)
   check("train.negatives", config.train.negatives, NEGATIVE_MODES)
-  check("eval.index", config.eval.index, ("exact", "scann"))
-  positive = [("tokenizer", n) for n in ("query_max_length", "passage_max_length", "bucket_size")]
-  positive += [("train", n) for n in ("steps", "global_batch", "checkpoint_every",
-                                      "keep_checkpoints", "log_every")]
-  positive += [("eval", n) for n in ("batch_size", "mrr_k", "shard_size")]
-  positive += [("mine", "top_k")]
-  positive += [("ce", n) for n in ("steps", "global_batch", "negatives", "max_length",
-                                   "sample_from_top", "checkpoint_every", "keep_checkpoints",
-                                   "log_every")]
   check("ce.loss", config.ce.loss, ("pointwise", "listwise"))
-  for section, name in positive:
-    if config[section][name] < 1:
-      raise ValueError(f"config.{section}.{name}={config[section][name]}: must be positive")
+  check("eval.index", config.eval.index, ("exact", "scann"))
+  positive = {
+      "tokenizer": ("query_max_length", "passage_max_length", "bucket_size"),
+      "train": ("steps", "global_batch", "checkpoint_every", "keep_checkpoints", "log_every"),
+      "mine": ("top_k",),
+      "ce": ("steps", "global_batch", "negatives", "max_length", "sample_from_top",
+             "checkpoint_every", "keep_checkpoints", "log_every"),
+      "denoise": ("top_k",),
+      "eval": ("batch_size", "mrr_k", "shard_size"),
+  }
+  for section, names in positive.items():
+    for name in names:
+      if config[section][name] < 1:
+        raise ValueError(f"config.{section}.{name}={config[section][name]}: must be positive")
   if config.train.hard_negatives < 0:
     raise ValueError(f"config.train.hard_negatives={config.train.hard_negatives}: must be >= 0")
+  if not 0 < config.denoise.negative_threshold < 1:
+    raise ValueError(f"config.denoise.negative_threshold={config.denoise.negative_threshold}: "
+                     "must be in (0, 1)")
 
 
 def _unknown_override(config, argv) -> str | None:

@@ -18,7 +18,7 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Where every stage writes its ou
 flags.mark_flags_as_required(["config", "workdir"])
 
 STAGES = {"train_de": stages.train_de, "mine0": stages.mine0, "train_ce": stages.train_ce,
-          "eval": stages.evaluate}
+          "denoise": stages.denoise, "eval": stages.evaluate}
 
 
 def main(argv):

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import logging
 import pathlib
 import shutil
 
 import jax
 
-from rocketqa_jax import artifacts, cross_encoder, evaluation, mining, sharding
+from rocketqa_jax import artifacts, cross_encoder, evaluation, metrics, mining, sharding
 from rocketqa_jax.data import squad
 from rocketqa_jax.data.sampler import BatchSampler, PairExample, PairSampler, TrainExample
 from rocketqa_jax.dual_encoder import DualEncoder
@@ -155,6 +156,55 @@ def train_ce(config, workdir: pathlib.Path) -> pathlib.Path:
     shutil.rmtree(partial, ignore_errors=True)
     cross_encoder.save_cross_encoder(partial, model, host_params(state.params), tokenizer)
     partial.rename(out / "cross_encoder")
+  return out
+
+
+def denoise(config, workdir: pathlib.Path) -> pathlib.Path:
+  """M_C rescores M_D^(0)'s top `denoise.top_k` for each labeled question: a candidate becomes a
+  hard negative only if it is not a labeled positive and M_C scores it below
+  `denoise.negative_threshold`; the rest are dropped as likely unlabeled positives.
+
+  Writes `hard_negatives.jsonl` ({"id", "negatives", "dropped", "undenoised"}: the last is every
+  non-positive candidate, for the paper's "hard negatives without denoising" ablation) and
+  `stats.json`, with how often a dropped or kept candidate contains an answer string.
+  """
+  out = workdir / "denoise"
+  if (out / "hard_negatives.jsonl").exists():
+    log.info("denoise: %s is complete, skipping", out)
+    return out
+  needed = [workdir / "mine0" / "candidates.jsonl", workdir / "train_ce" / "cross_encoder"]
+  for path in needed:
+    if not path.exists():
+      raise FileNotFoundError(f"denoise needs {path}: run stages mine0 and train_ce first")
+  d, corpus = config.denoise, None
+  data = load_data(config)
+  corpus, candidates = data.corpus, mining.read_candidates(needed[0])
+  scorer = cross_encoder.load_cross_encoder(needed[1], max_length=config.ce.max_length,
+                                            batch_size=config.eval.batch_size)
+  pairs = [(q, pid) for q in data.labeled for pid in candidates[q.id][0][:d.top_k]]
+  titles = ([corpus.titles[corpus.index[p]] for _, p in pairs] if config.data.use_titles
+            else None)
+  scores = scorer.score([q.text for q, _ in pairs], [corpus.texts[corpus.index[p]]
+                                                     for _, p in pairs], titles, progress=True)
+  records, counts = {}, {"candidates": len(pairs), "labeled_positives": 0, "negatives": 0,
+                         "dropped": 0, "dropped_with_answer": 0, "negatives_with_answer": 0}
+  for (q, pid), score in zip(pairs, scores):
+    r = records.setdefault(q.id, {"id": q.id, "negatives": [], "dropped": [], "undenoised": []})
+    if pid in q.positive_ids:
+      counts["labeled_positives"] += 1
+      continue
+    r["undenoised"].append(pid)
+    kind = "negatives" if score < d.negative_threshold else "dropped"
+    r[kind].append(pid)
+    counts[kind] += 1
+    counts[f"{kind}_with_answer"] += metrics.has_answer(q.answers, corpus.texts[corpus.index[pid]])
+  stats = dict(counts, top_k=d.top_k, negative_threshold=d.negative_threshold,
+               dropped_answer_rate=counts["dropped_with_answer"] / max(counts["dropped"], 1),
+               negative_answer_rate=counts["negatives_with_answer"] / max(counts["negatives"], 1))
+  artifacts.write_json_atomic(out / "stats.json", stats)
+  artifacts.write_text_atomic(out / "hard_negatives.jsonl",
+                              "".join(json.dumps(r) + "\n" for r in records.values()))
+  log.info("denoise: %s", stats)
   return out
 
 

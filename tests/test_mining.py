@@ -43,3 +43,22 @@ def test_train_ce_after_mine0_exports_a_scorer(tmp_path):
   scorer = load_cross_encoder(tmp_path / "train_ce" / "cross_encoder", max_length=64)
   probs = scorer.score(["who is it?"] * 2, ["It is Ada.", "Rain."])
   assert probs.shape == (2,) and ((probs > 0) & (probs < 1)).all()
+
+
+def test_denoise_splits_candidates_by_the_cross_encoder(tmp_path, squad_mini):
+  import json
+  args = ["-m", "rocketqa_jax.main", "--config=configs/tiny.py", f"--workdir={tmp_path}",
+          "--config.train.steps=2", "--config.mine.top_k=6", "--config.denoise.top_k=4",
+          "--config.denoise.negative_threshold=0.5"]
+  result = run_python([*args, "--config.stages=train_de,mine0,train_ce,denoise"])
+  assert result.returncode == 0, result.stderr[-3000:]
+  stats = json.loads((tmp_path / "denoise" / "stats.json").read_text())
+  assert stats["candidates"] == 4 * len(squad_mini.labeled)
+  assert stats["negatives"] + stats["dropped"] + stats["labeled_positives"] == stats["candidates"]
+  records = [json.loads(l) for l in (tmp_path / "denoise" / "hard_negatives.jsonl").open()]
+  assert len(records) == len(squad_mini.labeled)
+  positives = {q.id: set(q.positive_ids) for q in squad_mini.labeled}
+  for r in records:
+    assert not positives[r["id"]] & set(r["negatives"] + r["dropped"])
+    assert sorted(r["negatives"] + r["dropped"]) == sorted(r["undenoised"])
+  assert sum(len(r["negatives"]) for r in records) == stats["negatives"]
