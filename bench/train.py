@@ -4,7 +4,7 @@
 
 The packaged all-MiniLM-L6-v2, SQuAD-mini labeled questions, 32 queries x (1 positive + 1 hard
 negative) per step, query length 32, passage length 128, cross-batch negatives: the real
-train_de setup (configs/squad_mini.py), timed over --steps steps after one compiling step. Each
+train_de0 setup (configs/squad_mini.py), timed over --steps steps after one compiling step. Each
 device count runs in its own process (XLA_FLAGS fixes the count at start), which reports its
 peak RSS.
 """
@@ -34,7 +34,9 @@ def child(steps: int) -> dict:
   config.train.global_batch, config.train.hard_negatives = 32, 1
   config.train.query_max_length, config.train.passage_max_length = 32, 128
   with tempfile.TemporaryDirectory() as workdir:
-    run = stages.setup_train_de(config, pathlib.Path(workdir), stages.load_data(config))
+    data = stages.load_data(config)
+    run = stages.setup_train_de(config, pathlib.Path(workdir), data,
+                                stages.labeled_examples(data))
     trainer = run.trainer
     state = trainer.init_state(run.params)
     t0 = time.perf_counter()

@@ -34,4 +34,8 @@ def get_config(arg=None):
   config.ce.checkpoint_every = 2
   config.ce.log_every = 1
   config.ce.learning_rate = 1e-3
+  config.mine.top_k = 10
+  config.denoise.top_k = 5
+  config.augment.top_k = 5
+  config.augment.max_questions = 64
   return config

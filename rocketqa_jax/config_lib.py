@@ -12,7 +12,9 @@ from rocketqa_jax.encoder import DTYPES
 from rocketqa_jax.losses import NEGATIVE_MODES
 from rocketqa_jax.pooling import POOLING_MODES
 
-STAGES = ("train_de", "mine0", "train_ce", "denoise", "eval")
+# RocketQA's steps, in order (see stages.py).
+STAGES = ("train_de0", "mine0", "train_ce", "denoise", "train_de1", "augment", "train_de2",
+          "eval")
 
 
 def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
@@ -54,6 +56,7 @@ def validate(config) -> None:
       "ce": ("steps", "global_batch", "negatives", "max_length", "sample_from_top",
              "checkpoint_every", "keep_checkpoints", "log_every"),
       "denoise": ("top_k",),
+      "augment": ("top_k",),
       "eval": ("batch_size", "mrr_k", "shard_size"),
   }
   for section, names in positive.items():
@@ -62,9 +65,11 @@ def validate(config) -> None:
         raise ValueError(f"config.{section}.{name}={config[section][name]}: must be positive")
   if config.train.hard_negatives < 0:
     raise ValueError(f"config.train.hard_negatives={config.train.hard_negatives}: must be >= 0")
-  if not 0 < config.denoise.negative_threshold < 1:
-    raise ValueError(f"config.denoise.negative_threshold={config.denoise.negative_threshold}: "
-                     "must be in (0, 1)")
+  for name in ("denoise.negative_threshold", "augment.negative_threshold",
+               "augment.positive_threshold"):
+    section, field = name.split(".")
+    if not 0 < config[section][field] < 1:
+      raise ValueError(f"config.{name}={config[section][field]}: must be in (0, 1)")
 
 
 def _unknown_override(config, argv) -> str | None:

@@ -17,8 +17,8 @@ _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where every stage writes its outputs.")
 flags.mark_flags_as_required(["config", "workdir"])
 
-STAGES = {"train_de": stages.train_de, "mine0": stages.mine0, "train_ce": stages.train_ce,
-          "denoise": stages.denoise, "eval": stages.evaluate}
+STAGES = {name: getattr(stages, name) for name in config_lib.STAGES if name != "eval"}
+STAGES["eval"] = stages.evaluate
 
 
 def main(argv):

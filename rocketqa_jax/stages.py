@@ -17,6 +17,7 @@ import jax
 from rocketqa_jax import artifacts, cross_encoder, evaluation, metrics, mining, sharding
 from rocketqa_jax.data import squad
 from rocketqa_jax.data.sampler import BatchSampler, PairExample, PairSampler, TrainExample
+from rocketqa_jax.data.types import Question
 from rocketqa_jax.dual_encoder import DualEncoder
 from rocketqa_jax.encoder import Encoder, load_tower
 from rocketqa_jax.tokenization import Tokenizer
@@ -34,16 +35,17 @@ def load_data(config) -> squad.SquadMini:
 
 @dataclasses.dataclass
 class DualEncoderRun:
-  """Everything train_de builds before its first step (also used by bench/train.py)."""
+  """Everything a dual-encoder stage builds before its first step (also bench/train.py's)."""
   trainer: Trainer
   dual_encoder: DualEncoder
   params: dict  # Both towers, initialized from the checkpoint.
   tokenizer: Tokenizer
 
 
-def setup_train_de(config, workdir: pathlib.Path, data: squad.SquadMini) -> DualEncoderRun:
-  """Labeled questions as examples (positive = the question's paragraph), tokenized at the
-  fixed training lengths, a mesh, a deterministic sampler and a trainer."""
+def setup_train_de(config, workdir: pathlib.Path, data: squad.SquadMini,
+                   examples: list[TrainExample]) -> DualEncoderRun:
+  """Examples tokenized at the fixed training lengths, a mesh, a deterministic sampler and a
+  trainer, both towers initialized from config.model.checkpoint."""
   m, t, c = config.model, config.tokenizer, config.train
   corpus = data.corpus
   model_dir, model, tower_params = load_tower(
@@ -52,8 +54,6 @@ def setup_train_de(config, workdir: pathlib.Path, data: squad.SquadMini) -> Dual
   tokenizer = Tokenizer.from_pretrained(model_dir, query_max_length=t.query_max_length,
                                         passage_max_length=t.passage_max_length,
                                         bucket_size=t.bucket_size)
-  examples = [TrainExample(q.text, tuple(corpus.index[p] for p in q.positive_ids))
-              for q in data.labeled]
   # Training pads every batch to the fixed training lengths: one compiled step.
   train_tokenizer = Tokenizer(tokenizer.hf, query_max_length=c.query_max_length,
                               passage_max_length=c.passage_max_length)
@@ -70,14 +70,31 @@ def setup_train_de(config, workdir: pathlib.Path, data: squad.SquadMini) -> Dual
                         de.init_params(tower_params), tokenizer)
 
 
-def train_de(config, workdir: pathlib.Path) -> pathlib.Path:
-  """Dual encoder on the labeled questions: cross-batch (or in-batch) negatives plus random
-  corpus passages as the "hard" ones, as there are no mined negatives yet."""
-  out = workdir / "train_de"
-  if trained_towers(workdir):
-    log.info("train_de: %s is complete, skipping", out)
+def labeled_examples(data: squad.SquadMini) -> list[TrainExample]:
+  """The labeled questions, positive = the question's paragraph, no mined negatives."""
+  index = data.corpus.index
+  return [TrainExample(q.text, tuple(index[p] for p in q.positive_ids)) for q in data.labeled]
+
+
+def denoised_examples(config, workdir: pathlib.Path, data) -> list[TrainExample]:
+  """The labeled questions with the hard negatives of stage denoise (or, with
+  denoise.enabled=False, every non-positive candidate: the paper's undenoised ablation)."""
+  path = _require(workdir / "denoise" / "hard_negatives.jsonl", "denoise")
+  key = "negatives" if config.denoise.enabled else "undenoised"
+  negatives = {r["id"]: r[key] for r in map(json.loads, path.open(encoding="utf-8"))}
+  index = data.corpus.index
+  return [TrainExample(q.text, tuple(index[p] for p in q.positive_ids),
+                       tuple(index[p] for p in negatives.get(q.id, ()))) for q in data.labeled]
+
+
+def _train_dual_encoder(config, workdir: pathlib.Path, stage: str, examples_fn) -> pathlib.Path:
+  """Trains and exports the towers of `stage`, unless they are already there."""
+  out = workdir / stage
+  if trained_towers(workdir, stage):
+    log.info("%s: %s is complete, skipping", stage, out)
     return out
-  run = setup_train_de(config, out, load_data(config))
+  data = load_data(config)
+  run = setup_train_de(config, out, data, examples_fn(data))
   state = run.trainer.train(run.params)
   if jax.process_index() == 0:
     de, params = run.dual_encoder, host_params(state.params)
@@ -91,25 +108,59 @@ def train_de(config, workdir: pathlib.Path) -> pathlib.Path:
   return out
 
 
-def trained_towers(workdir: pathlib.Path, stage: str = "train_de") -> tuple[str, str] | None:
+def train_de0(config, workdir: pathlib.Path) -> pathlib.Path:
+  """M_D^(0): labeled questions, cross-batch (or in-batch) negatives plus random corpus
+  passages as the "hard" ones, as nothing is mined yet."""
+  return _train_dual_encoder(config, workdir, "train_de0", labeled_examples)
+
+
+def train_de1(config, workdir: pathlib.Path) -> pathlib.Path:
+  """M_D^(1): labeled questions with denoised hard negatives (plus cross-batch ones)."""
+  return _train_dual_encoder(config, workdir, "train_de1",
+                             lambda data: denoised_examples(config, workdir, data))
+
+
+def train_de2(config, workdir: pathlib.Path) -> pathlib.Path:
+  """M_D^(2): M_D^(1)'s examples plus the pseudo-labeled questions of stage augment."""
+  def examples(data):
+    path = _require(workdir / "augment" / "pseudo_labels.jsonl", "augment")
+    index = data.corpus.index
+    pseudo = [TrainExample(r["text"], (index[r["positive"]],),
+                           tuple(index[p] for p in r["negatives"]))
+              for r in map(json.loads, path.open(encoding="utf-8"))]
+    return denoised_examples(config, workdir, data) + pseudo
+  return _train_dual_encoder(config, workdir, "train_de2", examples)
+
+
+def _require(path: pathlib.Path, stage: str) -> pathlib.Path:
+  if not path.exists():
+    raise FileNotFoundError(f"{path} is missing: run stage {stage} first")
+  return path
+
+
+def trained_towers(workdir: pathlib.Path, stage: str) -> tuple[str, str] | None:
   """(query tower, passage tower) directories a finished training stage exported, or None."""
   towers = tuple(str(workdir / stage / t) for t in TOWERS)
   return towers if all((pathlib.Path(t) / "model.safetensors").exists() for t in towers) else None
 
 
+def _dual_encoder(config, workdir: pathlib.Path, stage: str) -> tuple[Encoder, Encoder]:
+  towers = trained_towers(workdir, stage)
+  if towers is None:
+    raise FileNotFoundError(f"the dual encoder of stage {stage} is not in {workdir}: run that "
+                            "stage first")
+  return (evaluation.encoder_from_config(config, towers[0]),
+          evaluation.encoder_from_config(config, towers[1]))
+
+
 def mine0(config, workdir: pathlib.Path) -> pathlib.Path:
-  """Top-k passages of M_D^(0) (the train_de towers) for every labeled training question."""
+  """Top-k passages of M_D^(0) (stage train_de0) for every labeled training question."""
   out = workdir / "mine0"
   if (out / "candidates.jsonl").exists():
     log.info("mine0: %s is complete, skipping", out)
     return out
-  towers = trained_towers(workdir)
-  if towers is None:
-    raise FileNotFoundError(f"mine0 needs the dual encoder of stage train_de in {workdir}: "
-                            "run that stage first (config.stages=train_de,mine0)")
+  query_encoder, passage_encoder = _dual_encoder(config, workdir, "train_de0")
   data = load_data(config)
-  query_encoder = evaluation.encoder_from_config(config, towers[0])
-  passage_encoder = evaluation.encoder_from_config(config, towers[1])
   mining.mine(query_encoder, passage_encoder, data.corpus, data.labeled, out,
               k=config.mine.top_k, use_titles=config.data.use_titles,
               shard_size=config.eval.shard_size)
@@ -123,9 +174,7 @@ def train_ce(config, workdir: pathlib.Path) -> pathlib.Path:
   if (out / "cross_encoder" / "model.safetensors").exists():
     log.info("train_ce: %s is complete, skipping", out)
     return out
-  candidates_path = workdir / "mine0" / "candidates.jsonl"
-  if not candidates_path.exists():
-    raise FileNotFoundError(f"train_ce needs {candidates_path}: run stage mine0 first")
+  candidates_path = _require(workdir / "mine0" / "candidates.jsonl", "mine0")
   c, m = config.ce, config.model
   data = load_data(config)
   corpus, candidates = data.corpus, mining.read_candidates(candidates_path)
@@ -172,15 +221,11 @@ def denoise(config, workdir: pathlib.Path) -> pathlib.Path:
   if (out / "hard_negatives.jsonl").exists():
     log.info("denoise: %s is complete, skipping", out)
     return out
-  needed = [workdir / "mine0" / "candidates.jsonl", workdir / "train_ce" / "cross_encoder"]
-  for path in needed:
-    if not path.exists():
-      raise FileNotFoundError(f"denoise needs {path}: run stages mine0 and train_ce first")
-  d, corpus = config.denoise, None
+  candidates = mining.read_candidates(_require(workdir / "mine0" / "candidates.jsonl", "mine0"))
+  scorer = _scorer(config, workdir)
+  d = config.denoise
   data = load_data(config)
-  corpus, candidates = data.corpus, mining.read_candidates(needed[0])
-  scorer = cross_encoder.load_cross_encoder(needed[1], max_length=config.ce.max_length,
-                                            batch_size=config.eval.batch_size)
+  corpus = data.corpus
   pairs = [(q, pid) for q in data.labeled for pid in candidates[q.id][0][:d.top_k]]
   titles = ([corpus.titles[corpus.index[p]] for _, p in pairs] if config.data.use_titles
             else None)
@@ -208,6 +253,61 @@ def denoise(config, workdir: pathlib.Path) -> pathlib.Path:
   return out
 
 
+def _scorer(config, workdir: pathlib.Path) -> cross_encoder.CrossEncoderScorer:
+  return cross_encoder.load_cross_encoder(
+      _require(workdir / "train_ce" / "cross_encoder", "train_ce"),
+      max_length=config.ce.max_length, batch_size=config.eval.batch_size)
+
+
+def augment(config, workdir: pathlib.Path) -> pathlib.Path:
+  """Pseudo-labels for unlabeled questions: M_D^(1) retrieves the top `augment.top_k`, M_C scores
+  them; the top-scored passage is a positive if its score > `augment.positive_threshold`, and
+  passages below `augment.negative_threshold` are its negatives. The questions' true labels are
+  never used, except in stats.json to measure how often a pseudo-positive is right."""
+  out = workdir / "augment"
+  if (out / "pseudo_labels.jsonl").exists():
+    log.info("augment: %s is complete, skipping", out)
+    return out
+  a = config.augment
+  query_encoder, passage_encoder = _dual_encoder(config, workdir, "train_de1")
+  scorer = _scorer(config, workdir)
+  data = load_data(config)
+  corpus = data.corpus
+  hidden = data.unlabeled[:a.max_questions] if a.max_questions else data.unlabeled
+  questions = [Question(q.id, q.text) for q in hidden]  # Labels withheld.
+  mining.mine(query_encoder, passage_encoder, corpus, questions, out / "retrieval",
+              k=a.top_k, use_titles=config.data.use_titles, shard_size=config.eval.shard_size)
+  candidates = mining.read_candidates(out / "retrieval" / "candidates.jsonl")
+  pairs = [(q, pid) for q in questions for pid in candidates[q.id][0]]
+  titles = ([corpus.titles[corpus.index[p]] for _, p in pairs] if config.data.use_titles
+            else None)
+  scores = scorer.score([q.text for q, _ in pairs],
+                        [corpus.texts[corpus.index[p]] for _, p in pairs], titles, progress=True)
+  by_question: dict[str, list] = {}
+  for (q, pid), score in zip(pairs, scores):
+    by_question.setdefault(q.id, []).append((float(score), pid))
+  records, correct = [], 0
+  for q, truth in zip(questions, hidden):
+    scored = by_question.get(q.id, [])
+    best_score, best = max(scored) if scored else (0.0, None)
+    if best is None or best_score <= a.positive_threshold:
+      continue
+    negatives = [pid for score, pid in scored if score < a.negative_threshold]
+    records.append({"id": q.id, "text": q.text, "positive": best, "score": best_score,
+                    "negatives": negatives})
+    correct += best in truth.positive_ids
+  stats = {"questions": len(questions), "pseudo_labeled": len(records),
+           "negatives": sum(len(r["negatives"]) for r in records),
+           "pseudo_positive_precision": correct / max(len(records), 1),
+           "top_k": a.top_k, "positive_threshold": a.positive_threshold,
+           "negative_threshold": a.negative_threshold}
+  artifacts.write_json_atomic(out / "stats.json", stats)
+  artifacts.write_text_atomic(out / "pseudo_labels.jsonl",
+                              "".join(json.dumps(r) + "\n" for r in records))
+  log.info("augment: %s", stats)
+  return out
+
+
 def evaluate(config, workdir: pathlib.Path) -> dict:
   """The configured checkpoint (zero-shot) and, when trained, the workdir's dual encoder, on the
   eval questions: per model `eval/<model>/` (corpus shards, run.trec, metrics.json), and the
@@ -216,8 +316,9 @@ def evaluate(config, workdir: pathlib.Path) -> dict:
   e = config.eval
   questions = data.eval[:e.max_questions] if e.max_questions else data.eval
   models = {"initial": (config.model.checkpoint, config.model.checkpoint)}
-  if trained_towers(workdir):
-    models["train_de"] = trained_towers(workdir)
+  for stage in ("train_de0", "train_de1", "train_de2"):
+    if trained_towers(workdir, stage):
+      models[stage] = trained_towers(workdir, stage)
   results = {}
   for name, (query_dir, passage_dir) in models.items():
     passage_encoder = evaluation.encoder_from_config(config, passage_dir)

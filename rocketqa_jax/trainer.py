@@ -27,7 +27,8 @@ from rocketqa_jax.checkpointing import Checkpoints
 from rocketqa_jax.data.sampler import BatchSampler
 
 log = logging.getLogger(__name__)
-# Fault injection for the resume tests: SIGKILL this process right after the given step.
+# Fault injection for the resume tests: SIGKILL this process right after the given step (once
+# the checkpoints already started are written, so the test knows where resumption starts).
 FAULT_ENV = "ROCKETQA_KILL_AFTER_STEP"
 
 
@@ -128,6 +129,7 @@ class Trainer:
           bar.set_postfix(loss=f"{metrics['loss']:.3f}", acc=f"{metrics['accuracy']:.2f}")
         bar.update(1)
         if os.environ.get(FAULT_ENV) == str(step + 1):
+          checkpoints.manager.wait_until_finished()  # So tests know where resumption starts.
           os.kill(os.getpid(), signal.SIGKILL)
     finally:  # Also on Ctrl-C or an error: let the checkpoint being written finish.
       bar.close()

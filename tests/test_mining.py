@@ -11,7 +11,7 @@ def test_mine0_writes_top_k_for_labeled_questions(tmp_path, squad_mini):
           "--config.train.steps=2", "--config.mine.top_k=7"]
   early = run_python([*args, "--config.stages=mine0"])
   assert early.returncode != 0 and "run that stage first" in early.stderr
-  result = run_python([*args, "--config.stages=train_de,mine0"])
+  result = run_python([*args, "--config.stages=train_de0,mine0"])
   assert result.returncode == 0, result.stderr[-3000:]
   candidates = read_candidates(tmp_path / "mine0" / "candidates.jsonl")
   assert list(candidates) == [q.id for q in squad_mini.labeled]
@@ -36,7 +36,7 @@ def test_train_ce_after_mine0_exports_a_scorer(tmp_path):
           "--config.train.steps=2", "--config.mine.top_k=10"]
   early = run_python([*args, "--config.stages=train_ce"])
   assert early.returncode != 0 and "run stage mine0 first" in early.stderr
-  result = run_python([*args, "--config.stages=train_de,mine0,train_ce"])
+  result = run_python([*args, "--config.stages=train_de0,mine0,train_ce"])
   assert result.returncode == 0, result.stderr[-3000:]
   lines = (tmp_path / "train_ce" / "metrics.jsonl").read_text().splitlines()
   assert len(lines) == 3 and '"positive_prob"' in lines[0]
@@ -50,7 +50,7 @@ def test_denoise_splits_candidates_by_the_cross_encoder(tmp_path, squad_mini):
   args = ["-m", "rocketqa_jax.main", "--config=configs/tiny.py", f"--workdir={tmp_path}",
           "--config.train.steps=2", "--config.mine.top_k=6", "--config.denoise.top_k=4",
           "--config.denoise.negative_threshold=0.5"]
-  result = run_python([*args, "--config.stages=train_de,mine0,train_ce,denoise"])
+  result = run_python([*args, "--config.stages=train_de0,mine0,train_ce,denoise"])
   assert result.returncode == 0, result.stderr[-3000:]
   stats = json.loads((tmp_path / "denoise" / "stats.json").read_text())
   assert stats["candidates"] == 4 * len(squad_mini.labeled)

@@ -24,7 +24,7 @@ from rocketqa_jax.trainer import FAULT_ENV, Trainer
 
 TINY = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
                   intermediate_size=32, max_position_embeddings=32)
-MAIN = ["-m", "rocketqa_jax.main", "--config=configs/tiny.py", "--config.stages=train_de"]
+MAIN = ["-m", "rocketqa_jax.main", "--config=configs/tiny.py", "--config.stages=train_de0"]
 
 
 def _tokens(rows, length, seed):
@@ -84,11 +84,11 @@ def test_non_finite_update_leaves_state_unchanged(tmp_path):
 
 
 def _tower(workdir, name="query_encoder"):
-  return safetensors.numpy.load_file(workdir / "train_de" / name / "model.safetensors")
+  return safetensors.numpy.load_file(workdir / "train_de0" / name / "model.safetensors")
 
 
 def _metrics(workdir):
-  return [json.loads(line) for line in (workdir / "train_de" / "metrics.jsonl").open()]
+  return [json.loads(line) for line in (workdir / "train_de0" / "metrics.jsonl").open()]
 
 
 def test_killed_and_resumed_run_equals_a_straight_run(tmp_path):
@@ -97,7 +97,7 @@ def test_killed_and_resumed_run_equals_a_straight_run(tmp_path):
   assert ok.returncode == 0, ok.stderr[-3000:]
   killed = run_python([*MAIN, f"--workdir={resumed}"], env={FAULT_ENV: "3"})
   assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
-  assert not (resumed / "train_de" / "query_encoder").exists()
+  assert not (resumed / "train_de0" / "query_encoder").exists()
   assert [m["step"] for m in _metrics(resumed)] == [1, 2, 3]
   again = run_python([*MAIN, f"--workdir={resumed}"])
   assert again.returncode == 0, again.stderr[-3000:]
@@ -113,7 +113,7 @@ def test_killed_and_resumed_run_equals_a_straight_run(tmp_path):
     for key in a:
       np.testing.assert_allclose(a[key], b[key], atol=1e-6, err_msg=key)
   # The exported towers are parameters-only checkpoints that load_encoder reads.
-  encoder = rocketqa_jax.load_encoder(resumed / "train_de" / "query_encoder")
+  encoder = rocketqa_jax.load_encoder(resumed / "train_de0" / "query_encoder")
   assert (encoder.dim, encoder.pooling, encoder.normalize) == (64, "mean", True)
   np.testing.assert_allclose(
       encoder.params["encoder"]["layer_1"]["output"]["dense"]["kernel"],

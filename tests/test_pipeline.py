@@ -1,0 +1,42 @@
+"""The whole RocketQA pipeline on the tiny config, killed in the middle of a stage and resumed."""
+
+import json
+import signal
+
+from conftest import run_python
+from rocketqa_jax.trainer import FAULT_ENV
+
+STAGES = "train_de0,mine0,train_ce,denoise,train_de1,augment,train_de2,eval"
+
+
+def test_pipeline_killed_mid_stage_resumes_and_finishes(tmp_path, squad_mini):
+  args = ["-m", "rocketqa_jax.main", "--config=configs/tiny.py", f"--workdir={tmp_path}",
+          f"--config.stages={STAGES}", "--config.train.steps=2", "--config.ce.steps=4",
+          "--config.eval.max_questions=32", "--config.augment.positive_threshold=0.3"]
+  # train_de0 has 2 steps, so the first trainer to finish step 3 is train_ce's: killed there.
+  killed = run_python(args, env={FAULT_ENV: "3"})
+  assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+  assert (tmp_path / "mine0" / "candidates.jsonl").exists()
+  assert not (tmp_path / "train_ce" / "cross_encoder").exists()
+  done = run_python(args)
+  assert done.returncode == 0, done.stderr[-3000:]
+  for stage in ("train_de0", "mine0"):
+    assert f"{stage}: {tmp_path / stage} is complete, skipping" in done.stderr
+  assert "resumed from step 2" in done.stderr  # train_ce, from its step-2 checkpoint.
+  ce_steps = [json.loads(l)["step"] for l in (tmp_path / "train_ce" / "metrics.jsonl").open()]
+  assert ce_steps == [1, 2, 3, 4]
+  for stage in ("train_de0", "train_de1", "train_de2"):
+    assert (tmp_path / stage / "query_encoder" / "model.safetensors").exists()
+  denoise = json.loads((tmp_path / "denoise" / "stats.json").read_text())
+  assert denoise["candidates"] == 5 * len(squad_mini.labeled)
+  augment = json.loads((tmp_path / "augment" / "stats.json").read_text())
+  assert augment["questions"] == 64 and 0 < augment["pseudo_labeled"] <= 64
+  pseudo = [json.loads(l) for l in (tmp_path / "augment" / "pseudo_labels.jsonl").open()]
+  assert len(pseudo) == augment["pseudo_labeled"]
+  assert all(r["score"] > 0.3 and r["positive"] not in r["negatives"] for r in pseudo)
+  results = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+  assert list(results) == ["initial", "train_de0", "train_de1", "train_de2"]
+  assert all(0 <= r["mrr@10"] <= 1 and r["questions"] == 32 for r in results.values())
+  table = (tmp_path / "eval" / "table.md").read_text()
+  assert all(f"| {name} |" in table for name in results)
+  assert table.strip() in done.stdout  # Printed as well.
