@@ -4,6 +4,7 @@ import json
 import signal
 
 from conftest import run_python
+from rocketqa_jax.cross_encoder import load_cross_encoder
 from rocketqa_jax.trainer import FAULT_ENV
 
 STAGES = "train_de0,mine0,train_ce,denoise,train_de1,augment,train_de2,eval"
@@ -27,8 +28,20 @@ def test_pipeline_killed_mid_stage_resumes_and_finishes(tmp_path, squad_mini):
   assert ce_steps == [1, 2, 3, 4]
   for stage in ("train_de0", "train_de1", "train_de2"):
     assert (tmp_path / stage / "query_encoder" / "model.safetensors").exists()
+  scorer = load_cross_encoder(tmp_path / "train_ce" / "cross_encoder", max_length=64)
+  probs = scorer.score(["who is it?"] * 2, ["It is Ada.", "Rain."])
+  assert probs.shape == (2,) and ((probs > 0) & (probs < 1)).all()
+  # Denoising: every candidate is a labeled positive, a kept negative or a dropped one.
   denoise = json.loads((tmp_path / "denoise" / "stats.json").read_text())
   assert denoise["candidates"] == 5 * len(squad_mini.labeled)
+  assert denoise["negatives"] + denoise["dropped"] + denoise["labeled_positives"] == \
+      denoise["candidates"]
+  records = [json.loads(l) for l in (tmp_path / "denoise" / "hard_negatives.jsonl").open()]
+  positives = {q.id: set(q.positive_ids) for q in squad_mini.labeled}
+  assert len(records) == len(positives)
+  for r in records:
+    assert not positives[r["id"]] & set(r["negatives"] + r["dropped"])
+    assert sorted(r["negatives"] + r["dropped"]) == sorted(r["undenoised"])
   augment = json.loads((tmp_path / "augment" / "stats.json").read_text())
   assert augment["questions"] == 64 and 0 < augment["pseudo_labeled"] <= 64
   pseudo = [json.loads(l) for l in (tmp_path / "augment" / "pseudo_labels.jsonl").open()]
