@@ -13,6 +13,7 @@ import pathlib
 import shutil
 
 import jax
+import numpy as np
 
 from rocketqa_jax import artifacts, cross_encoder, evaluation, metrics, mining, sharding
 from rocketqa_jax.data import squad
@@ -227,10 +228,7 @@ def denoise(config, workdir: pathlib.Path) -> pathlib.Path:
   data = load_data(config)
   corpus = data.corpus
   pairs = [(q, pid) for q in data.labeled for pid in candidates[q.id][0][:d.top_k]]
-  titles = ([corpus.titles[corpus.index[p]] for _, p in pairs] if config.data.use_titles
-            else None)
-  scores = scorer.score([q.text for q, _ in pairs], [corpus.texts[corpus.index[p]]
-                                                     for _, p in pairs], titles, progress=True)
+  scores = _score_pairs(config, scorer, corpus, pairs)
   records, counts = {}, {"candidates": len(pairs), "labeled_positives": 0, "negatives": 0,
                          "dropped": 0, "dropped_with_answer": 0, "negatives_with_answer": 0}
   for (q, pid), score in zip(pairs, scores):
@@ -251,6 +249,14 @@ def denoise(config, workdir: pathlib.Path) -> pathlib.Path:
                               "".join(json.dumps(r) + "\n" for r in records.values()))
   log.info("denoise: %s", stats)
   return out
+
+
+def _score_pairs(config, scorer, corpus, pairs: list[tuple[Question, str]]) -> np.ndarray:
+  """M_C's probability for each (question, passage id)."""
+  rows = [corpus.index[pid] for _, pid in pairs]
+  titles = [corpus.titles[r] for r in rows] if config.data.use_titles else None
+  return scorer.score([q.text for q, _ in pairs], [corpus.texts[r] for r in rows], titles,
+                      progress=True)
 
 
 def _scorer(config, workdir: pathlib.Path) -> cross_encoder.CrossEncoderScorer:
@@ -279,10 +285,7 @@ def augment(config, workdir: pathlib.Path) -> pathlib.Path:
               k=a.top_k, use_titles=config.data.use_titles, shard_size=config.eval.shard_size)
   candidates = mining.read_candidates(out / "retrieval" / "candidates.jsonl")
   pairs = [(q, pid) for q in questions for pid in candidates[q.id][0]]
-  titles = ([corpus.titles[corpus.index[p]] for _, p in pairs] if config.data.use_titles
-            else None)
-  scores = scorer.score([q.text for q, _ in pairs],
-                        [corpus.texts[corpus.index[p]] for _, p in pairs], titles, progress=True)
+  scores = _score_pairs(config, scorer, corpus, pairs)
   by_question: dict[str, list] = {}
   for (q, pid), score in zip(pairs, scores):
     by_question.setdefault(q.id, []).append((float(score), pid))
