@@ -28,6 +28,7 @@ bench: install  # Minutes each; see docs/benchmarks.md. The peer comparison need
 	$(PY) bench/encode.py
 	$(PY) bench/train.py
 	$(PY) bench/search.py
+	$(PY) bench/cross_encoder.py
 
 clean:
 	rm -rf $(VENV) workdirs
