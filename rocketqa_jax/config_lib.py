@@ -8,7 +8,9 @@ import sys
 import ml_collections
 from absl import flags
 
+from rocketqa_jax.cross_encoder import LOSSES
 from rocketqa_jax.encoder import DTYPES
+from rocketqa_jax.evaluation import INDEXES
 from rocketqa_jax.losses import NEGATIVE_MODES
 from rocketqa_jax.pooling import POOLING_MODES
 
@@ -47,8 +49,8 @@ def validate(config) -> None:
   check("model.dtype", config.model.dtype, DTYPES)
   check("model.param_dtype", config.model.param_dtype, DTYPES)
   check("train.negatives", config.train.negatives, NEGATIVE_MODES)
-  check("ce.loss", config.ce.loss, ("pointwise", "listwise"))
-  check("eval.index", config.eval.index, ("exact", "scann"))
+  check("ce.loss", config.ce.loss, LOSSES)
+  check("eval.index", config.eval.index, INDEXES)
   positive = {
       "tokenizer": ("query_max_length", "passage_max_length", "bucket_size"),
       "train": ("steps", "global_batch", "checkpoint_every", "keep_checkpoints", "log_every"),

@@ -12,9 +12,7 @@ from typing import Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
-
-from rocketqa_jax import hf_checkpoint
+from rocketqa_jax import hf_checkpoint, sharding
 from rocketqa_jax.bert import BertConfig, BertModel
 from rocketqa_jax.pooling import l2_normalize, pool
 from rocketqa_jax.tokenization import Batch, Tokenizer
@@ -44,13 +42,12 @@ class BatchedModel:
   fixed-row batches padded to length buckets, rows split over this process's devices."""
 
   def __init__(self, apply_fn, params, tokenizer: Tokenizer, batch_size: int = 64):
-    devices = jax.local_devices()
-    self.mesh = Mesh(np.asarray(devices), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
+    self.mesh = sharding.make_mesh(devices=jax.local_devices())
     self.tokenizer = tokenizer
     # Every batch has the same number of rows, a multiple of the device count.
-    self.batch_size = -(-batch_size // len(devices)) * len(devices)
-    self.params = jax.device_put(params, NamedSharding(self.mesh, P()))
-    self._rows = NamedSharding(self.mesh, P("data"))
+    self.batch_size = -(-batch_size // self.mesh.size) * self.mesh.size
+    self.params = jax.device_put(params, sharding.replicated(self.mesh))
+    self._rows = sharding.batch_sharding(self.mesh)
     self._apply = jax.jit(apply_fn)
 
   def _padded_rows(self, n: int) -> int:
