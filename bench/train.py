@@ -32,6 +32,7 @@ def child(steps: int) -> dict:
   from rocketqa_jax import stages
   config = runpy.run_path(str(REPO / "configs/squad_mini.py"))["get_config"]()
   config.train.global_batch, config.train.hard_negatives = 32, 1
+  config.train.dropout = True  # As the peer (sentence-transformers trains with dropout).
   config.train.query_max_length, config.train.passage_max_length = 32, 128
   with tempfile.TemporaryDirectory() as workdir:
     data = stages.load_data(config)

@@ -4,29 +4,33 @@ Corpus: the 2,067 SQuAD v1.1 dev paragraphs; eval: 2,777 questions of 12 held-ou
 Model: all-MiniLM-L6-v2 (packaged, offline) with its sentence-transformers settings: mean pooling,
 L2-normalized, passages of at most 256 tokens, text without title.
 Stages: train_de0 (M_D^(0)), mine0, train_ce (M_C), denoise, train_de1 (M_D^(1)), augment,
-train_de2 (M_D^(2)), eval. The default run is `train_de0,eval` until the whole pipeline is
-sized to finish in 30 minutes on 2 CPU cores.
+train_de2 (M_D^(2)), eval: the whole pipeline, sized to finish in 30 minutes on 2 CPU cores
+(the comments say what each size costs; docs/benchmarks.md has the wall time per stage).
 
-Arguments: `configs/squad_mini.py:quick` evaluates the first 300 questions only.
+Arguments: `configs/squad_mini.py:quick` evaluates the first 300 questions only;
+`configs/squad_mini.py:dev` is the tuning split (no eval article anywhere).
 """
 
 import ml_collections
 
-from rocketqa_jax.config_lib import parse_arg
+from rocketqa_jax.config_lib import STAGES, parse_arg
 
 
 def get_config(arg=None):
-  arg = parse_arg(arg, quick=False)
+  arg = parse_arg(arg, quick=False, dev=False)
   config = ml_collections.ConfigDict()
-  # Comma-separated, run in order. All of RocketQA: train_de0,mine0,train_ce,denoise,train_de1,
-  # augment,train_de2,eval (not yet sized to this machine's 30 minutes: see the README).
-  config.stages = "train_de0,eval"
+  # Comma-separated, run in order; by default all of RocketQA: train_de0,mine0,train_ce,
+  # denoise,train_de1,augment,train_de2,eval.
+  config.stages = ",".join(STAGES)
   config.seed = 0
 
   config.data = ml_collections.ConfigDict()
   config.data.name = "squad_mini"
   config.data.path = ""  # "" = $ROCKETQA_SQUAD_DIR, then ../shared/data/squad_v1.1_dev.
   config.data.use_titles = False  # True: passages are (title, text) segment pairs, as RocketQA.
+  # "eval": SQuAD-mini. "dev": for tuning; the 12 eval articles leave entirely and 6 of the 36
+  # training articles are the eval questions (see rocketqa_jax/data/squad.py).
+  config.data.split = "dev" if arg.dev else "eval"
 
   config.model = ml_collections.ConfigDict()
   config.model.checkpoint = "all-MiniLM-L6-v2"  # Directory, packaged name, or hub id.
@@ -49,11 +53,19 @@ def get_config(arg=None):
   # Dual-encoder training (stages train_de0, train_de1, train_de2; each starts from
   # model.checkpoint). train_de0 has random negatives only; 1 and 2 use mined ones.
   config.train = ml_collections.ConfigDict()
-  config.train.steps = 61  # One epoch of the 1,948 labeled questions at 32 per batch.
+  config.train.steps = 0  # > 0: exactly this many; 0: `epochs` over the stage's examples.
+  config.train.epochs = 1.0
   config.train.global_batch = 32  # Queries per step, over all devices.
   config.train.query_max_length = 32  # Training lengths, as RocketQA (eval: config.tokenizer).
   config.train.passage_max_length = 128
   config.train.hard_negatives = 1  # Per query; random corpus passages where none are mined.
+  # train_de0 has nothing mined: its negatives are the other queries' positives (cross-batch)
+  # plus this many random passages per query; random ones add little to 31 in-batch ones here,
+  # and 0 halves the step's passages.
+  config.train.de0_random_negatives = 0
+  # Off on this CPU config: threefry dropout bits cost a quarter of a training step, and for one
+  # epoch of fine-tuning it made no measurable difference (docs/benchmarks.md).
+  config.train.dropout = False
   config.train.negatives = "cross_batch"  # cross_batch | in_batch
   # RocketQA scores with a plain dot product (scale 1). Our MiniLM embeddings are unit length,
   # so cosine scores in [-1, 1] need a temperature: 20, as sentence-transformers uses.
@@ -75,12 +87,18 @@ def get_config(arg=None):
   config.ce = ml_collections.ConfigDict()
   config.ce.checkpoint = ""  # "" = config.model.checkpoint.
   config.ce.loss = "pointwise"  # pointwise (sigmoid: probabilities for 0.1/0.9) | listwise
-  config.ce.steps = 60
+  config.ce.steps = 0  # > 0: exactly this many; 0: `epochs` over the labeled questions.
+  config.ce.epochs = 1.0
   config.ce.global_batch = 16  # Questions per step; each brings 1 positive + ce.negatives.
-  config.ce.negatives = 3
-  config.ce.sample_from_top = 50  # Negatives sampled from M_D^(0)'s top 50 (RocketQA NQ: 100).
-  config.ce.max_length = 256  # Question + SQuAD paragraph (RocketQA: 160 for shorter passages).
-  config.ce.learning_rate = 2e-5
+  config.ce.negatives = 1  # As RocketQA on NQ (one non-answer passage per positive).
+  # Negatives sampled from M_D^(0)'s top 10 (RocketQA NQ: 100): the depth denoise rescores, so
+  # M_C learns on the kind of candidate it will judge.
+  config.ce.sample_from_top = 10
+  # Question + passage (RocketQA: 160). SQuAD paragraphs: median 148 tokens, 31% longer than
+  # 176; 192 keeps most of them whole at 75% of the cost of 256.
+  config.ce.max_length = 192
+  config.ce.learning_rate = 5e-5  # A new head on a bi-encoder checkpoint, one short epoch.
+  config.ce.dropout = False
   config.ce.warmup_fraction = 0.1
   config.ce.weight_decay = 0.0
   config.ce.clip_norm = 1.0
@@ -90,14 +108,16 @@ def get_config(arg=None):
 
   # Stage denoise: M_C rescores M_D^(0)'s top-k; negatives only below the threshold (RocketQA).
   config.denoise = ml_collections.ConfigDict()
-  config.denoise.top_k = 50  # RocketQA: MS MARCO 50, NQ 100.
+  # RocketQA scans the top 50 (MS MARCO) or 100 (NQ); M_C scores about 40 pairs/s here, so the
+  # top 5 (about 8,000 pairs besides the labeled positives) is what fits the 30 minutes.
+  config.denoise.top_k = 5
   config.denoise.negative_threshold = 0.1
   config.denoise.enabled = True  # False: every non-positive candidate is a negative (ablation).
 
   # Stage augment: M_D^(1) retrieves for unlabeled questions, M_C pseudo-labels them.
   config.augment = ml_collections.ConfigDict()
-  config.augment.top_k = 50
-  config.augment.max_questions = 0  # 0 = all 5,845 unlabeled questions.
+  config.augment.top_k = 3  # RocketQA: 50. The pseudo-positive is M_C's best of these.
+  config.augment.max_questions = 1200  # Of the 5,845 unlabeled (0 = all): 3,600 pairs to score.
   config.augment.positive_threshold = 0.9
   config.augment.negative_threshold = 0.1
 

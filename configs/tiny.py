@@ -28,6 +28,7 @@ def get_config(arg=None):
   config.train.checkpoint_every = 2
   config.train.log_every = 1
   config.train.learning_rate = 1e-3
+  config.train.dropout = True  # Covers the dropout RNG path (replayed exactly on resume).
   config.ce.steps = 3
   config.ce.global_batch = 8
   config.ce.max_length = 64

@@ -53,9 +53,9 @@ def validate(config) -> None:
   check("eval.index", config.eval.index, INDEXES)
   positive = {
       "tokenizer": ("query_max_length", "passage_max_length", "bucket_size"),
-      "train": ("steps", "global_batch", "checkpoint_every", "keep_checkpoints", "log_every"),
+      "train": ("global_batch", "checkpoint_every", "keep_checkpoints", "log_every"),
       "mine": ("top_k",),
-      "ce": ("steps", "global_batch", "negatives", "max_length", "sample_from_top",
+      "ce": ("global_batch", "negatives", "max_length", "sample_from_top",
              "checkpoint_every", "keep_checkpoints", "log_every"),
       "denoise": ("top_k",),
       "augment": ("top_k",),
@@ -65,8 +65,16 @@ def validate(config) -> None:
     for name in names:
       if config[section][name] < 1:
         raise ValueError(f"config.{section}.{name}={config[section][name]}: must be positive")
-  if config.train.hard_negatives < 0:
-    raise ValueError(f"config.train.hard_negatives={config.train.hard_negatives}: must be >= 0")
+  for name in ("train.hard_negatives", "train.de0_random_negatives", "augment.max_questions"):
+    section, field = name.split(".")
+    if config[section][field] < 0:
+      raise ValueError(f"config.{name}={config[section][field]}: must be >= 0")
+  for section in ("train", "ce"):
+    if config[section].steps <= 0 and config[section].epochs <= 0:
+      raise ValueError(f"config.{section}: steps={config[section].steps} and epochs="
+                       f"{config[section].epochs}; one of them must be positive")
+  from rocketqa_jax.data.squad import SPLITS
+  check("data.split", config.data.split, SPLITS)
   for name in ("denoise.negative_threshold", "augment.negative_threshold",
                "augment.positive_threshold"):
     section, field = name.split(".")

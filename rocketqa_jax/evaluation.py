@@ -36,9 +36,11 @@ def evaluate(query_encoder: Encoder, passage_encoder: Encoder, corpus: Corpus,
              questions: Sequence[Question], out_dir: str | os.PathLike, *,
              use_titles: bool = False, ks=(1, 5, 20, 100), mrr_k: int = 10,
              answer_ks=(1, 5, 20), index: str = "exact", shard_size: int = 100_000,
-             run_name: str = "rocketqa_jax", progress: bool = True) -> dict:
-  """Retrieval metrics of `questions` against the whole corpus; writes into `out_dir` the corpus
-  embedding shards, `run.trec` (TREC run, top max(ks) per question) and `metrics.json`.
+             run_name: str = "rocketqa_jax", progress: bool = True,
+             corpus_dir: str | os.PathLike | None = None) -> dict:
+  """Retrieval metrics of `questions` against the whole corpus; writes into `out_dir`
+  `run.trec` (TREC run, top max(ks) per question) and `metrics.json`, and the corpus embedding
+  shards into `corpus_dir` (default `out_dir/corpus`; shards of the same encoder are reused).
 
   `index`: "exact" (JAX, sharded over devices) or "scann"; with ScaNN, its recall@10 against
   exact search on a sample of up to 1,000 questions is printed and reported.
@@ -47,9 +49,10 @@ def evaluate(query_encoder: Encoder, passage_encoder: Encoder, corpus: Corpus,
     raise ValueError(f"index={index!r}: expected one of {INDEXES}")
   out_dir = pathlib.Path(out_dir)
   t0 = time.perf_counter()
-  encode_corpus(passage_encoder, corpus, out_dir / "corpus", use_titles=use_titles,
+  corpus_dir = out_dir / "corpus" if corpus_dir is None else pathlib.Path(corpus_dir)
+  encode_corpus(passage_encoder, corpus, corpus_dir, use_titles=use_titles,
                 shard_size=shard_size, progress=progress)
-  embeddings, ids = load_corpus_embeddings(out_dir / "corpus")
+  embeddings, ids = load_corpus_embeddings(corpus_dir)
   t1 = time.perf_counter()
   queries = query_encoder.encode_queries([q.text for q in questions], progress=progress)
   t2 = time.perf_counter()

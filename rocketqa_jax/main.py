@@ -3,9 +3,12 @@
 Overrides: --config.model.dtype=bfloat16; config arguments: --config=configs/x.py:quick.
 """
 
+import json
 import logging
 import pathlib
+import time
 
+import jax
 from absl import app, flags
 from absl import logging as absl_logging
 from ml_collections import config_flags
@@ -35,9 +38,19 @@ def main(argv):
     raise app.UsageError(str(e)) from None
   workdir = pathlib.Path(_WORKDIR.value)
   artifacts.write_text_atomic(workdir / "config.json", config.to_json_best_effort(indent=2))
+  log = logging.getLogger("rocketqa_jax")
+  seconds = {}
   for stage in config_lib.stages(config):
-    logging.getLogger("rocketqa_jax").info("stage %s", stage)
+    log.info("stage %s", stage)
+    start = time.perf_counter()
     STAGES[stage](config, workdir)
+    seconds[stage] = time.perf_counter() - start
+    if jax.process_index() == 0:  # One line per stage run (a skipped stage takes ~0 s).
+      with (workdir / "timings.jsonl").open("a") as f:
+        f.write(json.dumps({"stage": stage, "seconds": round(seconds[stage], 1),
+                            "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}) + "\n")
+  log.info("wall time per stage (s): %s; total %.0f s",
+           ", ".join(f"{k} {v:.0f}" for k, v in seconds.items()), sum(seconds.values()))
 
 
 if __name__ == "__main__":

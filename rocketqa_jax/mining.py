@@ -21,13 +21,15 @@ from rocketqa_jax.retrieval import ExactIndex
 
 def mine(query_encoder: Encoder, passage_encoder: Encoder, corpus: Corpus,
          questions: Sequence[Question], out_dir: str | os.PathLike, *, k: int,
-         use_titles: bool = False, shard_size: int = 100_000,
-         progress: bool = True) -> pathlib.Path:
-  """Writes `out_dir/candidates.jsonl` (exact search; corpus shards in `out_dir/corpus`)."""
+         use_titles: bool = False, shard_size: int = 100_000, progress: bool = True,
+         corpus_dir: str | os.PathLike | None = None) -> pathlib.Path:
+  """Writes `out_dir/candidates.jsonl` (exact search). The corpus shards go to `corpus_dir`
+  (default `out_dir/corpus`); shards already there from the same encoder are reused."""
   out_dir = pathlib.Path(out_dir)
-  encode_corpus(passage_encoder, corpus, out_dir / "corpus", use_titles=use_titles,
+  corpus_dir = out_dir / "corpus" if corpus_dir is None else pathlib.Path(corpus_dir)
+  encode_corpus(passage_encoder, corpus, corpus_dir, use_titles=use_titles,
                 shard_size=shard_size, progress=progress)
-  embeddings, ids = load_corpus_embeddings(out_dir / "corpus")
+  embeddings, ids = load_corpus_embeddings(corpus_dir)
   queries = query_encoder.encode_queries([q.text for q in questions], progress=progress)
   rows, scores = ExactIndex(embeddings, ids).search_rows(queries, k)
   lines = (json.dumps({"id": q.id, "passage_ids": [str(ids[r]) for r in row],

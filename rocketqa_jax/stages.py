@@ -22,7 +22,7 @@ from rocketqa_jax.data.types import Question
 from rocketqa_jax.dual_encoder import DualEncoder
 from rocketqa_jax.encoder import Encoder, load_tower
 from rocketqa_jax.tokenization import Tokenizer
-from rocketqa_jax.trainer import Trainer, host_params
+from rocketqa_jax.trainer import Trainer, host_params, steps_for
 
 log = logging.getLogger(__name__)
 TOWERS = ("query_encoder", "passage_encoder")
@@ -31,7 +31,12 @@ TOWERS = ("query_encoder", "passage_encoder")
 def load_data(config) -> squad.SquadMini:
   if config.data.name != "squad_mini":
     raise ValueError(f"config.data.name={config.data.name!r}: only 'squad_mini' is supported")
-  return squad.load_squad_mini(config.data.path)
+  return squad.load_squad_mini(config.data.path, config.data.split)
+
+
+def embeddings_dir(workdir: pathlib.Path, model: str) -> pathlib.Path:
+  """Corpus embeddings of a model ("initial" or a training stage), shared by mining and eval."""
+  return workdir / "embeddings" / model
 
 
 @dataclasses.dataclass
@@ -44,10 +49,15 @@ class DualEncoderRun:
 
 
 def setup_train_de(config, workdir: pathlib.Path, data: squad.SquadMini,
-                   examples: list[TrainExample]) -> DualEncoderRun:
+                   examples: list[TrainExample], hard_negatives: int | None = None
+                   ) -> DualEncoderRun:
   """Examples tokenized at the fixed training lengths, a mesh, a deterministic sampler and a
-  trainer, both towers initialized from config.model.checkpoint."""
-  m, t, c = config.model, config.tokenizer, config.train
+  trainer, both towers initialized from config.model.checkpoint. `hard_negatives` per query
+  (default config.train.hard_negatives) come from each example's own, topped up at random."""
+  m, t = config.model, config.tokenizer
+  c = steps_for(config.train, len(examples))
+  if hard_negatives is None:
+    hard_negatives = c.hard_negatives
   corpus = data.corpus
   model_dir, model, tower_params = load_tower(
       m.checkpoint, dtype=m.dtype, param_dtype=m.param_dtype, remat=m.remat,
@@ -64,7 +74,7 @@ def setup_train_de(config, workdir: pathlib.Path, data: squad.SquadMini,
       corpus.texts, corpus.titles if config.data.use_titles else None), c.passage_max_length)
   mesh = sharding.make_mesh(config.mesh.data)
   sampler = BatchSampler(examples, queries, passages, global_batch=c.global_batch,
-                         hard_negatives=c.hard_negatives, num_devices=mesh.size, seed=config.seed)
+                         hard_negatives=hard_negatives, num_devices=mesh.size, seed=config.seed)
   de = DualEncoder(model, pooling=m.pooling, normalize=m.normalize, shared=c.shared_towers)
   loss_fn = functools.partial(de.loss, mesh=mesh, negatives=c.negatives, scale=c.score_scale)
   return DualEncoderRun(Trainer(c, loss_fn, sampler, mesh, workdir, seed=config.seed), de,
@@ -88,14 +98,15 @@ def denoised_examples(config, workdir: pathlib.Path, data) -> list[TrainExample]
                        tuple(index[p] for p in negatives.get(q.id, ()))) for q in data.labeled]
 
 
-def _train_dual_encoder(config, workdir: pathlib.Path, stage: str, examples_fn) -> pathlib.Path:
+def _train_dual_encoder(config, workdir: pathlib.Path, stage: str, examples_fn,
+                        hard_negatives: int | None = None) -> pathlib.Path:
   """Trains and exports the towers of `stage`, unless they are already there."""
   out = workdir / stage
   if trained_towers(workdir, stage):
     log.info("%s: %s is complete, skipping", stage, out)
     return out
   data = load_data(config)
-  run = setup_train_de(config, out, data, examples_fn(data))
+  run = setup_train_de(config, out, data, examples_fn(data), hard_negatives)
   state = run.trainer.train(run.params)
   if jax.process_index() == 0:
     de, params = run.dual_encoder, host_params(state.params)
@@ -110,9 +121,10 @@ def _train_dual_encoder(config, workdir: pathlib.Path, stage: str, examples_fn) 
 
 
 def train_de0(config, workdir: pathlib.Path) -> pathlib.Path:
-  """M_D^(0): labeled questions, cross-batch (or in-batch) negatives plus random corpus
-  passages as the "hard" ones, as nothing is mined yet."""
-  return _train_dual_encoder(config, workdir, "train_de0", labeled_examples)
+  """M_D^(0): labeled questions, cross-batch (or in-batch) negatives plus
+  `train.de0_random_negatives` random corpus passages per query, as nothing is mined yet."""
+  return _train_dual_encoder(config, workdir, "train_de0", labeled_examples,
+                             config.train.de0_random_negatives)
 
 
 def train_de1(config, workdir: pathlib.Path) -> pathlib.Path:
@@ -164,7 +176,8 @@ def mine0(config, workdir: pathlib.Path) -> pathlib.Path:
   data = load_data(config)
   mining.mine(query_encoder, passage_encoder, data.corpus, data.labeled, out,
               k=config.mine.top_k, use_titles=config.data.use_titles,
-              shard_size=config.eval.shard_size)
+              shard_size=config.eval.shard_size,
+              corpus_dir=embeddings_dir(workdir, "train_de0"))
   return out
 
 
@@ -190,6 +203,7 @@ def train_ce(config, workdir: pathlib.Path) -> pathlib.Path:
     top = candidates[q.id][0][:c.sample_from_top]
     examples.append(PairExample(q.text, positives, tuple(
         corpus.index[p] for p in top if corpus.index[p] not in positives)))
+  c = steps_for(c, len(examples))
   mesh = sharding.make_mesh(config.mesh.data)
   sampler = PairSampler(examples, tokenizer, corpus.texts,
                         corpus.titles if config.data.use_titles else None,
@@ -227,15 +241,18 @@ def denoise(config, workdir: pathlib.Path) -> pathlib.Path:
   d = config.denoise
   data = load_data(config)
   corpus = data.corpus
-  pairs = [(q, pid) for q in data.labeled for pid in candidates[q.id][0][:d.top_k]]
+  top = {q.id: candidates[q.id][0][:d.top_k] for q in data.labeled}
+  # Labeled positives are never negatives: only the other candidates are scored.
+  pairs = [(q, pid) for q in data.labeled for pid in top[q.id] if pid not in q.positive_ids]
   scores = _score_pairs(config, scorer, corpus, pairs)
-  records, counts = {}, {"candidates": len(pairs), "labeled_positives": 0, "negatives": 0,
-                         "dropped": 0, "dropped_with_answer": 0, "negatives_with_answer": 0}
+  records = {q.id: {"id": q.id, "negatives": [], "dropped": [], "undenoised": []}
+             for q in data.labeled}
+  counts = {"candidates": sum(map(len, top.values())), "scored": len(pairs),
+            "labeled_positives": sum(len(set(top[q.id]) & set(q.positive_ids))
+                                     for q in data.labeled),
+            "negatives": 0, "dropped": 0, "dropped_with_answer": 0, "negatives_with_answer": 0}
   for (q, pid), score in zip(pairs, scores):
-    r = records.setdefault(q.id, {"id": q.id, "negatives": [], "dropped": [], "undenoised": []})
-    if pid in q.positive_ids:
-      counts["labeled_positives"] += 1
-      continue
+    r = records[q.id]
     r["undenoised"].append(pid)
     kind = "negatives" if score < d.negative_threshold else "dropped"
     r[kind].append(pid)
@@ -282,7 +299,8 @@ def augment(config, workdir: pathlib.Path) -> pathlib.Path:
   hidden = data.unlabeled[:a.max_questions] if a.max_questions else data.unlabeled
   questions = [Question(q.id, q.text) for q in hidden]  # Labels withheld.
   mining.mine(query_encoder, passage_encoder, corpus, questions, out / "retrieval",
-              k=a.top_k, use_titles=config.data.use_titles, shard_size=config.eval.shard_size)
+              k=a.top_k, use_titles=config.data.use_titles, shard_size=config.eval.shard_size,
+              corpus_dir=embeddings_dir(workdir, "train_de1"))
   candidates = mining.read_candidates(out / "retrieval" / "candidates.jsonl")
   pairs = [(q, pid) for q in questions for pid in candidates[q.id][0]]
   scores = _score_pairs(config, scorer, corpus, pairs)
@@ -330,7 +348,8 @@ def evaluate(config, workdir: pathlib.Path) -> dict:
     results[name] = evaluation.evaluate(
         query_encoder, passage_encoder, data.corpus, questions, workdir / "eval" / name,
         use_titles=config.data.use_titles, ks=tuple(e.ks), mrr_k=e.mrr_k,
-        answer_ks=tuple(e.answer_ks), index=e.index, shard_size=e.shard_size, run_name=name)
+        answer_ks=tuple(e.answer_ks), index=e.index, shard_size=e.shard_size, run_name=name,
+        corpus_dir=embeddings_dir(workdir, name))
     results[name]["model"] = passage_dir
   table = evaluation.format_table(results)
   artifacts.write_json_atomic(workdir / "eval" / "metrics.json", results)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
 import os
 import pathlib
 import signal
@@ -19,6 +20,7 @@ from typing import Any
 import flax.struct
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
 
@@ -77,6 +79,8 @@ class Trainer:
     self.cfg, self.sampler, self.mesh = cfg, sampler, mesh
     self.workdir = pathlib.Path(workdir)
     self.tx, self.schedule = make_optimizer(cfg, cfg.steps)
+    if not cfg.get("dropout", True):  # The loss runs deterministically when given no RNG.
+      loss_fn = functools.partial(_without_rng, loss_fn)
     step = functools.partial(train_step, loss_fn=loss_fn, tx=self.tx, schedule=self.schedule,
                              rng=jax.random.key(seed))
     self.step_fn = jax.jit(step, donate_argnums=(0,))
@@ -135,6 +139,19 @@ class Trainer:
       bar.close()
       checkpoints.close()
     return state
+
+
+def _without_rng(loss_fn, params, batch, rng):
+  del rng
+  return loss_fn(params, batch, None)
+
+
+def steps_for(cfg, examples: int):
+  """`cfg` with `steps` set: as given when positive, else `epochs` passes over `examples`."""
+  cfg = ml_collections.ConfigDict(cfg.to_dict())
+  if cfg.steps <= 0:
+    cfg.steps = max(1, math.ceil(cfg.epochs * examples / cfg.global_batch))
+  return cfg
 
 
 class MetricsLog:

@@ -4,6 +4,10 @@ Corpus: every paragraph (id "<article title>#<paragraph index>"); a question's p
 paragraph it was written on. SQuAD-mini: articles in file order, eval = index % 4 == 3; of the
 other articles' questions, labeled = the quarter with the smallest sha1(id) hex digest, unlabeled
 = the rest (their labels are withheld from training: they stand in for unlabeled questions).
+
+The dev split is for tuning without touching the eval articles: they leave entirely (corpus =
+the training articles' paragraphs), every 6th training article becomes dev (its questions are
+the "eval" questions), and the other 30 are split into labeled and unlabeled the same way.
 """
 
 from __future__ import annotations
@@ -95,9 +99,23 @@ class SquadMini:
   train_articles: list[str]
 
 
-def split_squad_mini(corpus: Corpus, articles: list[SquadArticle]) -> SquadMini:
+SPLITS = ("eval", "dev")
+
+
+def split_squad_mini(corpus: Corpus, articles: list[SquadArticle],
+                     split: str = "eval") -> SquadMini:
+  """SQuAD-mini (split="eval"), or its tuning variant without the eval articles (split="dev")."""
+  if split not in SPLITS:
+    raise ValueError(f"split={split!r}: expected one of {SPLITS}")
   eval_articles = [a for i, a in enumerate(articles) if i % 4 == 3]
   train_articles = [a for i, a in enumerate(articles) if i % 4 != 3]
+  if split == "dev":
+    kept = {pid for a in train_articles for pid in a.passage_ids}
+    rows = [i for i, pid in enumerate(corpus.ids) if pid in kept]
+    corpus = Corpus([corpus.ids[i] for i in rows], [corpus.texts[i] for i in rows],
+                    [corpus.titles[i] for i in rows])
+    eval_articles = train_articles[5::6]
+    train_articles = [a for i, a in enumerate(train_articles) if i % 6 != 5]
   train = [q for a in train_articles for q in a.questions]
   by_digest = sorted(train, key=lambda q: hashlib.sha1(q.id.encode()).hexdigest())
   labeled_ids = {q.id for q in by_digest[:len(train) // 4]}
@@ -110,5 +128,5 @@ def split_squad_mini(corpus: Corpus, articles: list[SquadArticle]) -> SquadMini:
       train_articles=[a.title for a in train_articles])
 
 
-def load_squad_mini(path: str | os.PathLike = "") -> SquadMini:
-  return split_squad_mini(*read_squad(find_squad_file(path)))
+def load_squad_mini(path: str | os.PathLike = "", split: str = "eval") -> SquadMini:
+  return split_squad_mini(*read_squad(find_squad_file(path)), split=split)
