@@ -31,6 +31,15 @@ def get_config(arg=None):
   # "eval": SQuAD-mini. "dev": for tuning; the 12 eval articles leave entirely and 6 of the 36
   # training articles are the eval questions (see rocketqa_jax/data/squad.py).
   config.data.split = "dev" if arg.dev else "eval"
+  # Files of the dpr and msmarco datasets (rocketqa_jax/data/datasets.py); unused here.
+  config.data.corpus = ""
+  config.data.train = ""
+  config.data.train_qrels = ""
+  config.data.eval = ""
+  config.data.eval_qrels = ""
+  # Unlabeled questions for stage augment: "" = SQuAD-mini's unlabeled split; or a file of
+  # `id<TAB>question` lines (or a DPR QA .csv).
+  config.data.unlabeled = ""
 
   config.model = ml_collections.ConfigDict()
   config.model.checkpoint = "all-MiniLM-L6-v2"  # Directory, packaged name, or hub id.
@@ -55,6 +64,7 @@ def get_config(arg=None):
   config.train = ml_collections.ConfigDict()
   config.train.steps = 0  # > 0: exactly this many; 0: `epochs` over the stage's examples.
   config.train.epochs = 1.0
+  config.train.de0_epochs = 0.0  # train_de0's own epochs; 0 = `epochs`.
   config.train.global_batch = 32  # Queries per step, over all devices.
   config.train.query_max_length = 32  # Training lengths, as RocketQA (eval: config.tokenizer).
   config.train.passage_max_length = 128

@@ -9,6 +9,7 @@ import ml_collections
 from absl import flags
 
 from rocketqa_jax.cross_encoder import LOSSES
+from rocketqa_jax.data import datasets, squad
 from rocketqa_jax.encoder import DTYPES
 from rocketqa_jax.evaluation import INDEXES
 from rocketqa_jax.losses import NEGATIVE_MODES
@@ -73,8 +74,8 @@ def validate(config) -> None:
     if config[section].steps <= 0 and config[section].epochs <= 0:
       raise ValueError(f"config.{section}: steps={config[section].steps} and epochs="
                        f"{config[section].epochs}; one of them must be positive")
-  from rocketqa_jax.data.squad import SPLITS
-  check("data.split", config.data.split, SPLITS)
+  check("data.name", config.data.name, datasets.NAMES)
+  check("data.split", config.data.split, squad.SPLITS)
   for name in ("denoise.negative_threshold", "augment.negative_threshold",
                "augment.positive_threshold"):
     section, field = name.split(".")

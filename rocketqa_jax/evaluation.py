@@ -72,15 +72,19 @@ def evaluate(query_encoder: Encoder, passage_encoder: Encoder, corpus: Corpus,
     rows, scores = exact.search_rows(queries, k)
   t3 = time.perf_counter()
   ranked = [[ids[i] for i in r] for r in rows]
-  relevant = [set(q.positive_ids) for q in questions]
-  out[f"mrr@{mrr_k}"] = metrics.mrr_at_k(ranked, relevant, mrr_k)
-  out.update({f"recall@{k}": metrics.recall_at_k(ranked, relevant, k) for k in ks})
-  if all(q.answers for q in questions):
+  labeled = all(q.positive_ids for q in questions)
+  if labeled:  # Passage labels (SQuAD, MS MARCO): rank metrics.
+    relevant = [set(q.positive_ids) for q in questions]
+    out[f"mrr@{mrr_k}"] = metrics.mrr_at_k(ranked, relevant, mrr_k)
+    out.update({f"recall@{k}": metrics.recall_at_k(ranked, relevant, k) for k in ks})
+  if all(q.answers for q in questions):  # Answer strings (SQuAD, NQ): DPR's top-k accuracy.
     tokens = functools.lru_cache(maxsize=None)(lambda row: metrics.dpr_tokens(corpus.texts[row]))
     answers = [[metrics.dpr_tokens(a) for a in q.answers] for q in questions]
     first = [next((r for r, row in enumerate(rs, 1) if metrics.contains_any(tokens(row), a)), 0)
              for rs, a in zip(rows[:, :max(answer_ks)], answers)]
     out.update({f"answer@{k}": float(np.mean([0 < f <= k for f in first])) for k in answer_ks})
+  elif not labeled:
+    raise ValueError("eval questions need positive passage ids or answer strings (all of them)")
   out.update(questions=len(questions), passages=len(corpus), index=index,
              passages_per_s=len(corpus) / (t1 - t0), queries_per_s=len(questions) / (t2 - t1),
              search_queries_per_s=len(questions) / (t3 - t2))

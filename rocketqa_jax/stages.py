@@ -13,10 +13,12 @@ import pathlib
 import shutil
 
 import jax
+import ml_collections
 import numpy as np
 
-from rocketqa_jax import artifacts, cross_encoder, evaluation, metrics, mining, sharding
-from rocketqa_jax.data import squad
+from rocketqa_jax import (artifacts, cross_encoder, evaluation, metrics, mining, plots,
+                          sharding)
+from rocketqa_jax.data import datasets
 from rocketqa_jax.data.sampler import BatchSampler, PairExample, PairSampler, TrainExample
 from rocketqa_jax.data.types import Question
 from rocketqa_jax.dual_encoder import DualEncoder
@@ -28,10 +30,14 @@ log = logging.getLogger(__name__)
 TOWERS = ("query_encoder", "passage_encoder")
 
 
-def load_data(config) -> squad.SquadMini:
-  if config.data.name != "squad_mini":
-    raise ValueError(f"config.data.name={config.data.name!r}: only 'squad_mini' is supported")
-  return squad.load_squad_mini(config.data.path, config.data.split)
+@functools.lru_cache(maxsize=1)
+def _load_data(data_json: str) -> datasets.RetrievalData:
+  return datasets.load_data(ml_collections.ConfigDict(json.loads(data_json)))
+
+
+def load_data(config) -> datasets.RetrievalData:
+  """config.data's corpus and questions, read once per process (stages run one after another)."""
+  return _load_data(config.data.to_json(sort_keys=True))
 
 
 def embeddings_dir(workdir: pathlib.Path, model: str) -> pathlib.Path:
@@ -48,14 +54,15 @@ class DualEncoderRun:
   tokenizer: Tokenizer
 
 
-def setup_train_de(config, workdir: pathlib.Path, data: squad.SquadMini,
-                   examples: list[TrainExample], hard_negatives: int | None = None
-                   ) -> DualEncoderRun:
+def setup_train_de(config, workdir: pathlib.Path, data: datasets.RetrievalData,
+                   examples: list[TrainExample], hard_negatives: int | None = None,
+                   epochs: float = 0.0) -> DualEncoderRun:
   """Examples tokenized at the fixed training lengths, a mesh, a deterministic sampler and a
   trainer, both towers initialized from config.model.checkpoint. `hard_negatives` per query
-  (default config.train.hard_negatives) come from each example's own, topped up at random."""
+  (default config.train.hard_negatives) come from each example's own, topped up at random;
+  `epochs` (default config.train.epochs) applies when config.train.steps is 0."""
   m, t = config.model, config.tokenizer
-  c = steps_for(config.train, len(examples))
+  c = steps_for(config.train, len(examples), epochs)
   if hard_negatives is None:
     hard_negatives = c.hard_negatives
   corpus = data.corpus
@@ -81,7 +88,7 @@ def setup_train_de(config, workdir: pathlib.Path, data: squad.SquadMini,
                         de.init_params(tower_params), tokenizer)
 
 
-def labeled_examples(data: squad.SquadMini) -> list[TrainExample]:
+def labeled_examples(data: datasets.RetrievalData) -> list[TrainExample]:
   """The labeled questions, positive = the question's paragraph, no mined negatives."""
   index = data.corpus.index
   return [TrainExample(q.text, tuple(index[p] for p in q.positive_ids)) for q in data.labeled]
@@ -99,14 +106,14 @@ def denoised_examples(config, workdir: pathlib.Path, data) -> list[TrainExample]
 
 
 def _train_dual_encoder(config, workdir: pathlib.Path, stage: str, examples_fn,
-                        hard_negatives: int | None = None) -> pathlib.Path:
+                        hard_negatives: int | None = None, epochs: float = 0.0) -> pathlib.Path:
   """Trains and exports the towers of `stage`, unless they are already there."""
   out = workdir / stage
   if trained_towers(workdir, stage):
     log.info("%s: %s is complete, skipping", stage, out)
     return out
   data = load_data(config)
-  run = setup_train_de(config, out, data, examples_fn(data), hard_negatives)
+  run = setup_train_de(config, out, data, examples_fn(data), hard_negatives, epochs)
   state = run.trainer.train(run.params)
   if jax.process_index() == 0:
     de, params = run.dual_encoder, host_params(state.params)
@@ -124,7 +131,7 @@ def train_de0(config, workdir: pathlib.Path) -> pathlib.Path:
   """M_D^(0): labeled questions, cross-batch (or in-batch) negatives plus
   `train.de0_random_negatives` random corpus passages per query, as nothing is mined yet."""
   return _train_dual_encoder(config, workdir, "train_de0", labeled_examples,
-                             config.train.de0_random_negatives)
+                             config.train.de0_random_negatives, config.train.de0_epochs)
 
 
 def train_de1(config, workdir: pathlib.Path) -> pathlib.Path:
@@ -307,8 +314,13 @@ def augment(config, workdir: pathlib.Path) -> pathlib.Path:
   by_question: dict[str, list] = {}
   for (q, pid), score in zip(pairs, scores):
     by_question.setdefault(q.id, []).append((float(score), pid))
-  records, correct = [], 0
-  for q, truth in zip(questions, hidden):
+  records = []
+  # Where the unlabeled questions still carry labels (SQuAD-mini's withheld ones), measure the
+  # pseudo-labels against them: right positives, and negatives that are the true passage or
+  # hold an answer string (false negatives the threshold let through).
+  truth = {"positive_is_true": 0, "positive_with_answer": 0, "negatives_true": 0,
+           "negatives_with_answer": 0}
+  for q, hidden_q in zip(questions, hidden):
     scored = by_question.get(q.id, [])
     best_score, best = max(scored) if scored else (0.0, None)
     if best is None or best_score <= a.positive_threshold:
@@ -316,12 +328,22 @@ def augment(config, workdir: pathlib.Path) -> pathlib.Path:
     negatives = [pid for score, pid in scored if score < a.negative_threshold]
     records.append({"id": q.id, "text": q.text, "positive": best, "score": best_score,
                     "negatives": negatives})
-    correct += best in truth.positive_ids
-  stats = {"questions": len(questions), "pseudo_labeled": len(records),
-           "negatives": sum(len(r["negatives"]) for r in records),
-           "pseudo_positive_precision": correct / max(len(records), 1),
+    answer = lambda pid: metrics.has_answer(hidden_q.answers, corpus.texts[corpus.index[pid]])
+    truth["positive_is_true"] += best in hidden_q.positive_ids
+    truth["positive_with_answer"] += answer(best)
+    truth["negatives_true"] += sum(pid in hidden_q.positive_ids for pid in negatives)
+    truth["negatives_with_answer"] += sum(map(answer, negatives))
+  negatives = sum(len(r["negatives"]) for r in records)
+  stats = {"questions": len(questions), "pairs_scored": len(pairs),
+           "pseudo_labeled": len(records), "negatives": negatives,
            "top_k": a.top_k, "positive_threshold": a.positive_threshold,
            "negative_threshold": a.negative_threshold}
+  if all(q.positive_ids for q in hidden):
+    stats.update(pseudo_positive_precision=truth["positive_is_true"] / max(len(records), 1),
+                 negatives_true_rate=truth["negatives_true"] / max(negatives, 1))
+  if all(q.answers for q in hidden):
+    stats.update(pseudo_positive_answer_rate=truth["positive_with_answer"] / max(len(records), 1),
+                 negatives_answer_rate=truth["negatives_with_answer"] / max(negatives, 1))
   artifacts.write_json_atomic(out / "stats.json", stats)
   artifacts.write_text_atomic(out / "pseudo_labels.jsonl",
                               "".join(json.dumps(r) + "\n" for r in records))
@@ -354,5 +376,8 @@ def evaluate(config, workdir: pathlib.Path) -> dict:
   table = evaluation.format_table(results)
   artifacts.write_json_atomic(workdir / "eval" / "metrics.json", results)
   artifacts.write_text_atomic(workdir / "eval" / "table.md", table + "\n")
+  if jax.process_index() == 0:
+    plots.plot_ablation(results, workdir / "eval" / "ablation.png")
+    plots.plot_training_curves(workdir, workdir / "training_curves.png")
   print(table)
   return results

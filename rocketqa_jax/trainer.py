@@ -137,6 +137,7 @@ class Trainer:
           os.kill(os.getpid(), signal.SIGKILL)
     finally:  # Also on Ctrl-C or an error: let the checkpoint being written finish.
       bar.close()
+      metrics_log.close()
       checkpoints.close()
     return state
 
@@ -146,30 +147,46 @@ def _without_rng(loss_fn, params, batch, rng):
   return loss_fn(params, batch, None)
 
 
-def steps_for(cfg, examples: int):
-  """`cfg` with `steps` set: as given when positive, else `epochs` passes over `examples`."""
+def steps_for(cfg, examples: int, epochs: float = 0.0):
+  """`cfg` with `steps` set: as given when positive, else `epochs` (default cfg.epochs) passes
+  over `examples`."""
   cfg = ml_collections.ConfigDict(cfg.to_dict())
   if cfg.steps <= 0:
-    cfg.steps = max(1, math.ceil(cfg.epochs * examples / cfg.global_batch))
+    cfg.steps = max(1, math.ceil((epochs or cfg.epochs) * examples / cfg.global_batch))
   return cfg
 
 
 class MetricsLog:
-  """JSONL of training metrics, written by process 0; on resume, lines past the restored step
-  (logged after the last checkpoint, before a crash) are dropped so no step appears twice."""
+  """Training metrics as JSONL and as TensorBoard events (`tensorboard/` beside it), written by
+  process 0; on resume, what was logged past the restored step (after the last checkpoint,
+  before a crash) is dropped, so no step appears twice."""
 
   def __init__(self, path: pathlib.Path, start_step: int):
     self.path = path
     self.enabled = jax.process_index() == 0
-    if self.enabled and path.exists():
+    self.tensorboard = None
+    if not self.enabled:
+      return
+    if path.exists():
       kept = [line for line in path.read_text().splitlines()
               if line and json.loads(line)["step"] <= start_step]
       path.write_text("".join(line + "\n" for line in kept))
+    from tensorboardX import SummaryWriter
+    self.tensorboard = SummaryWriter(str(path.parent / "tensorboard"),
+                                     purge_step=start_step + 1 if start_step else None)
 
   def write(self, metrics: dict) -> None:
     if self.enabled:
       with self.path.open("a") as f:
         f.write(json.dumps(metrics) + "\n")
+      for name, value in metrics.items():
+        if name != "step":
+          self.tensorboard.add_scalar(f"train/{name}", value, metrics["step"])
+      self.tensorboard.flush()
+
+  def close(self) -> None:
+    if self.tensorboard is not None:
+      self.tensorboard.close()
 
 
 def host_params(params) -> Any:

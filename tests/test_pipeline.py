@@ -53,3 +53,24 @@ def test_pipeline_killed_mid_stage_resumes_and_finishes(tmp_path, squad_mini):
   table = (tmp_path / "eval" / "table.md").read_text()
   assert all(f"| {name} |" in table for name in results)
   assert table.strip() in done.stdout  # Printed as well.
+  timed = [json.loads(l)["stage"] for l in (tmp_path / "timings.jsonl").open()]
+  assert timed[-8:] == STAGES.split(",")  # The finished run's stages, one line each.
+  assert 0 <= augment["pseudo_positive_precision"] <= 1  # SQuAD-mini's withheld labels.
+
+  # The search command on the finished workdir: typed questions, and batch mode to a TREC run.
+  typed = run_python(["-m", "rocketqa_jax.search", f"--workdir={tmp_path}", "--k=3",
+                      squad_mini.eval[0].text])
+  assert typed.returncode == 0, typed.stderr[-3000:]
+  lines = typed.stdout.strip().splitlines()
+  assert lines[0] == squad_mini.eval[0].text and lines[1].lstrip().startswith("1. ")
+  assert "#" in lines[1] and lines[5].lstrip().startswith("3. ")  # Rank, score, id, text.
+  (tmp_path / "q.tsv").write_text("".join(f"{q.id}\t{q.text}\n" for q in squad_mini.eval[:5]))
+  batch = run_python(["-m", "rocketqa_jax.search", f"--workdir={tmp_path}", "--model=train_de0",
+                      f"--questions={tmp_path / 'q.tsv'}", f"--run={tmp_path / 'run.trec'}"])
+  assert batch.returncode == 0, batch.stderr[-3000:]
+  run = (tmp_path / "run.trec").read_text().splitlines()
+  assert len(run) == 5 * 5 and run[0].split()[0] == squad_mini.eval[0].id
+  # Same model, same questions: the eval stage's run has the same top passages.
+  eval_run = (tmp_path / "eval" / "train_de0" / "run.trec").read_text().splitlines()
+  first = [l.split()[2] for l in eval_run if l.split()[0] == squad_mini.eval[0].id][:5]
+  assert [l.split()[2] for l in run[:5]] == first

@@ -1,0 +1,61 @@
+"""The datasets a config can name (config.data.name), each read into one RetrievalData.
+
+- squad_mini: SQuAD v1.1 dev as retrieval (data/squad.py); split "eval" or "dev".
+- dpr: DPR's files: psgs_w100.tsv corpus, biencoder training JSON (labeled questions with
+  positive passage ids), a QA CSV to evaluate on (answers only: DPR's top-k accuracy).
+- msmarco: collection.tsv, train queries + qrels, dev queries + qrels (MRR@10).
+
+Unlabeled questions for augmentation come from `data.unlabeled` (a file: `id<TAB>question`
+lines, or a DPR QA CSV when it ends in .csv) or, for squad_mini, from its unlabeled split.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from rocketqa_jax.data import dpr, msmarco, squad
+from rocketqa_jax.data.types import Corpus, Question
+
+NAMES = ("squad_mini", "dpr", "msmarco")
+
+
+@dataclasses.dataclass(frozen=True)
+class RetrievalData:
+  corpus: Corpus
+  labeled: list[Question]  # Training questions with positive passage ids.
+  unlabeled: list[Question]  # For augmentation; any labels they carry are for analysis only.
+  eval: list[Question]  # With positive ids (MRR, recall) and/or answers (answer@k).
+
+
+def read_questions(path: str) -> list[Question]:
+  """Questions of a file: DPR QA CSV (question, answers) if it ends in .csv, else TSV id, text."""
+  return dpr.read_qa_csv(path) if path.endswith(".csv") else msmarco.read_queries(path)
+
+
+def _required(data_config, *fields: str) -> None:
+  missing = [f for f in fields if not data_config[f]]
+  if missing:
+    raise ValueError(f"config.data.name={data_config.name!r} needs "
+                     f"{', '.join('config.data.' + f for f in missing)} (file paths)")
+
+
+def load_data(data_config) -> RetrievalData:
+  """The corpus and the labeled, unlabeled and eval questions `data_config` names."""
+  c = data_config
+  if c.name not in NAMES:
+    raise ValueError(f"config.data.name={c.name!r}: expected one of {NAMES}")
+  unlabeled = read_questions(c.unlabeled) if c.unlabeled else None
+  if c.name == "squad_mini":
+    mini = squad.load_squad_mini(c.path, c.split)
+    return RetrievalData(mini.corpus, mini.labeled,
+                         mini.unlabeled if unlabeled is None else unlabeled, mini.eval)
+  if c.name == "dpr":
+    _required(c, "corpus", "train", "eval")
+    train = [ex.question for ex in dpr.read_biencoder_json(c.train)]
+    return RetrievalData(dpr.read_passages_tsv(c.corpus),
+                         [q for q in train if q.positive_ids], unlabeled or [],
+                         dpr.read_qa_csv(c.eval))
+  _required(c, "corpus", "train", "train_qrels", "eval", "eval_qrels")
+  return RetrievalData(msmarco.read_collection(c.corpus),
+                       msmarco.load_questions(c.train, c.train_qrels), unlabeled or [],
+                       msmarco.load_questions(c.eval, c.eval_qrels))

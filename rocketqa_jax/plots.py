@@ -1,0 +1,67 @@
+"""PNG plots of a pipeline workdir: training curves of every training stage and the ablation
+table (retrieval metrics per model), for people who want to look rather than read JSON."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+TRAINING_STAGES = ("train_de0", "train_ce", "train_de1", "train_de2")
+
+
+def _metrics(path: pathlib.Path) -> list[dict]:
+  return [json.loads(line) for line in path.read_text().splitlines() if line]
+
+
+def plot_training_curves(workdir: str | pathlib.Path, out: str | pathlib.Path) -> pathlib.Path:
+  """Loss and in-batch accuracy against step, one line per training stage in the workdir."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  workdir, out = pathlib.Path(workdir), pathlib.Path(out)
+  fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+  for stage in TRAINING_STAGES:
+    path = workdir / stage / "metrics.jsonl"
+    if path.exists() and (rows := _metrics(path)):
+      steps = [r["step"] for r in rows]
+      axes[0].plot(steps, [r["loss"] for r in rows], label=stage)
+      axes[1].plot(steps, [r["accuracy"] for r in rows], label=stage)
+  for ax, name in zip(axes, ("training loss", "accuracy (positive ranked first)")):
+    ax.set_xlabel("step")
+    ax.set_title(name)
+    ax.grid(alpha=0.3)
+    ax.legend()
+  fig.tight_layout()
+  out.parent.mkdir(parents=True, exist_ok=True)
+  fig.savefig(out, dpi=100)
+  plt.close(fig)
+  return out
+
+
+def plot_ablation(results: dict[str, dict], out: str | pathlib.Path,
+                  metrics: tuple[str, ...] = ("mrr@10", "recall@1", "recall@5", "answer@5")
+                  ) -> pathlib.Path:
+  """Grouped bars: one group per metric, one bar per model (the eval stage's table)."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  import numpy as np
+  out = pathlib.Path(out)
+  first = next(iter(results.values()))
+  shown = [m for m in metrics if all(m in r for r in results.values())] or [
+      k for k, v in first.items() if isinstance(v, float) and not k.endswith("_per_s")][:4]
+  fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(shown) * max(1, len(results)) / 2), 4))
+  width = 0.8 / len(results)
+  for i, (model, r) in enumerate(results.items()):
+    xs = np.arange(len(shown)) + (i - (len(results) - 1) / 2) * width
+    bars = ax.bar(xs, [r[m] for m in shown], width, label=model)
+    ax.bar_label(bars, fmt="%.3f", fontsize=7, rotation=90, padding=2)
+  ax.set_xticks(np.arange(len(shown)), shown)
+  ax.set_ylim(0, 1.1)
+  ax.set_title("retrieval on the eval questions, per model")
+  ax.legend(fontsize=8, loc="lower right")
+  fig.tight_layout()
+  out.parent.mkdir(parents=True, exist_ok=True)
+  fig.savefig(out, dpi=100)
+  plt.close(fig)
+  return out

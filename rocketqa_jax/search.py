@@ -1,0 +1,102 @@
+"""Searches a workdir's corpus with one of its dual encoders.
+
+  python -m rocketqa_jax.search --workdir=workdirs/squad_mini "who founded the university?"
+  python -m rocketqa_jax.search --workdir=W                      # questions typed on stdin
+  python -m rocketqa_jax.search --workdir=W --questions=q.tsv --run=run.trec   # batch mode
+
+The model is the workdir's latest trained dual encoder (train_de2, else de1, else de0, else the
+configured checkpoint: "initial"), or --model. The config is the one the pipeline saved in the
+workdir (config.json); the corpus embeddings are the ones mining and eval wrote (encoded now if
+missing). Batch mode reads `id<TAB>question` lines (or a DPR QA .csv) and writes a TREC run.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import sys
+import textwrap
+
+import ml_collections
+from absl import app, flags
+
+from rocketqa_jax import evaluation, stages
+from rocketqa_jax.corpus_encoding import encode_corpus, load_corpus_embeddings
+from rocketqa_jax.data.datasets import read_questions
+from rocketqa_jax.retrieval import ExactIndex, ScannIndex
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "A pipeline workdir (holds config.json).")
+_MODEL = flags.DEFINE_string("model", "", "initial | train_de0 | train_de1 | train_de2; "
+                             "default: the latest trained.")
+_K = flags.DEFINE_integer("k", 5, "Passages per question.")
+_INDEX = flags.DEFINE_enum("index", "exact", evaluation.INDEXES, "Exact search or ScaNN.")
+_QUESTIONS = flags.DEFINE_string("questions", "", "Batch mode: a file of questions.")
+_RUN = flags.DEFINE_string("run", "", "Batch mode: the TREC run file to write.")
+flags.mark_flag_as_required("workdir")
+MODELS = ("train_de2", "train_de1", "train_de0", "initial")
+
+
+class Searcher:
+  """A workdir's query encoder and corpus index, ready for questions."""
+
+  def __init__(self, workdir: str | pathlib.Path, model: str = "", index: str = "exact"):
+    workdir = pathlib.Path(workdir)
+    config_path = workdir / "config.json"
+    if not config_path.exists():
+      raise FileNotFoundError(f"{config_path} is missing: is {workdir} a pipeline workdir?")
+    self.config = config = ml_collections.ConfigDict(
+        json.loads(config_path.read_text()))
+    trained = {name: stages.trained_towers(workdir, name) for name in MODELS[:-1]}
+    self.model = model or next((m for m in MODELS[:-1] if trained[m]), "initial")
+    if self.model not in MODELS:
+      raise ValueError(f"--model={self.model!r}: expected one of {MODELS}")
+    if self.model == "initial":
+      towers = (None, None)
+    elif trained[self.model]:
+      towers = trained[self.model]
+    else:
+      raise FileNotFoundError(f"{workdir / self.model} has no trained towers")
+    self.query_encoder = evaluation.encoder_from_config(config, towers[0])
+    passage_encoder = evaluation.encoder_from_config(config, towers[1])
+    self.corpus = stages.load_data(config).corpus
+    corpus_dir = stages.embeddings_dir(workdir, self.model)
+    encode_corpus(passage_encoder, self.corpus, corpus_dir, use_titles=config.data.use_titles,
+                  shard_size=config.eval.shard_size)
+    embeddings, ids = load_corpus_embeddings(corpus_dir)
+    self.index = (ScannIndex.build(embeddings, ids) if index == "scann"
+                  else ExactIndex(embeddings, ids))
+
+  def search(self, questions: list[str], k: int):
+    """(passage ids [n, k], scores [n, k])."""
+    return self.index.search(self.query_encoder.encode_queries(questions), k)
+
+
+def main(argv):
+  searcher = Searcher(_WORKDIR.value, _MODEL.value, _INDEX.value)
+  corpus = searcher.corpus
+  if _QUESTIONS.value:
+    if not _RUN.value:
+      raise app.UsageError("--questions needs --run (the TREC run file to write)")
+    questions = read_questions(_QUESTIONS.value)
+    ids, scores = searcher.search([q.text for q in questions], _K.value)
+    evaluation.write_trec_run(_RUN.value, [q.id for q in questions], ids, scores,
+                              searcher.model)
+    print(f"{len(questions)} questions, top {_K.value} each, written to {_RUN.value}")
+    return
+  typed = argv[1:] or None
+  if typed is None:
+    print(f"{searcher.model} over {len(corpus):,} passages: type a question (Ctrl-D ends).",
+          file=sys.stderr)
+  for question in typed or (line.strip() for line in sys.stdin):
+    if not question:
+      continue
+    ids, scores = searcher.search([question], _K.value)
+    print(f"\n{question}")
+    for rank, (pid, score) in enumerate(zip(ids[0], scores[0]), 1):
+      text = corpus.texts[corpus.index[str(pid)]]
+      print(f"{rank:>3}. {score:8.4f}  {pid}\n" + textwrap.indent(
+          textwrap.shorten(text, 300), "       "))
+
+
+if __name__ == "__main__":
+  app.run(main)
