@@ -1,4 +1,5 @@
-"""Retrieval: exact search in JAX against ScaNN: build time, queries/s, recall@10 vs exact.
+"""Retrieval: exact search in JAX against ScaNN and faiss (flat, HNSW): build time, queries/s,
+recall@10 vs exact.
 
   python bench/search.py [--n 1000000] [--queries 1000] [--skip-squad]
 
@@ -67,9 +68,41 @@ def compare(name: str, corpus: np.ndarray, queries: np.ndarray, k: int = 10,
                  "build_s": build, "queries_per_s": len(queries) / seconds,
                  "recall@10": recall_against_exact(got, truth),
                  "top1_equal": float(np.mean(got[:, 0] == truth[:, 0]))})
+  rows += faiss_rows(name, corpus, queries, truth, k)
   exact_qps = rows[0]["queries_per_s"]
   for r in rows:
     r["speedup_vs_exact"] = r["queries_per_s"] / exact_qps
+  return rows
+
+
+def faiss_rows(name: str, corpus: np.ndarray, queries: np.ndarray, truth: np.ndarray,
+               k: int) -> list[dict]:
+  """faiss-cpu (bench only: `pip install faiss-cpu`), inner product: exact flat, and HNSW
+  (M = 32, efConstruction 64) at two search depths. Skipped when faiss is not installed."""
+  try:
+    import faiss
+  except ImportError:
+    print("faiss not installed: pip install faiss-cpu (bench only); its rows are skipped")
+    return []
+  def measure(label, index, build):
+    _, seconds = timed(lambda: index.search(queries, k))
+    _, got = index.search(queries, k)
+    return {"data": name, "index": label, "n": len(corpus), "build_s": build,
+            "queries_per_s": len(queries) / seconds,
+            "recall@10": recall_against_exact(got, truth),
+            "top1_equal": float(np.mean(got[:, 0] == truth[:, 0]))}
+  t0 = time.perf_counter()
+  flat = faiss.IndexFlatIP(corpus.shape[1])
+  flat.add(corpus)
+  rows = [measure("faiss flat (exact)", flat, time.perf_counter() - t0)]
+  t0 = time.perf_counter()
+  hnsw = faiss.IndexHNSWFlat(corpus.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
+  hnsw.hnsw.efConstruction = 64
+  hnsw.add(corpus)
+  build = time.perf_counter() - t0
+  for ef in (64, 256):  # One graph, two search depths.
+    hnsw.hnsw.efSearch = ef
+    rows.append(measure(f"faiss HNSW32 efSearch={ef}", hnsw, build))
   return rows
 
 

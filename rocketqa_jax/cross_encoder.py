@@ -6,6 +6,7 @@ over [positive, negatives] is the option.
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 from typing import Any, Sequence
@@ -20,28 +21,35 @@ import safetensors.numpy
 from rocketqa_jax import hf_checkpoint
 from rocketqa_jax.bert import BertConfig, BertModel
 from rocketqa_jax.encoder import BatchedModel, as_dtype, load_params
+from rocketqa_jax.pooling import pool
 from rocketqa_jax.tokenization import Tokenizer
 
 LOSSES = ("pointwise", "listwise")
 ARCHITECTURE = "RocketQACrossEncoder"  # config.json "architectures": ours, not a HF class.
+HEAD_CONFIG = "cross_encoder.json"  # How the head pools: {"pooling": "cls" | "mean"}.
 
 
 class CrossEncoder(nn.Module):
-  """Token batch of (question, passage) pairs -> relevance logits [rows], float32."""
+  """Token batch of (question, passage) pairs -> relevance logits [rows], float32.
+
+  `pooling`: the head reads the [CLS] state (BERT's choice, RocketQA's) or the mean over the
+  pair's tokens (what a sentence-transformers checkpoint was trained to make meaningful)."""
   config: BertConfig
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
   remat: bool = False
+  pooling: str = "cls"
 
   @nn.compact
   def __call__(self, input_ids, attention_mask, token_type_ids, deterministic: bool = True):
     hidden = BertModel(self.config, self.dtype, self.param_dtype, self.remat, name="bert")(
         input_ids, attention_mask, token_type_ids, deterministic)
-    cls = nn.Dropout(self.config.hidden_dropout_prob)(hidden[:, 0].astype(jnp.float32),
-                                                      deterministic=deterministic)
+    pooled = nn.Dropout(self.config.hidden_dropout_prob)(
+        pool(hidden, attention_mask, self.pooling).astype(jnp.float32),
+        deterministic=deterministic)
     head = nn.Dense(1, param_dtype=self.param_dtype, name="classifier",
                     kernel_init=nn.initializers.normal(self.config.initializer_range))
-    return head(cls)[:, 0]
+    return head(pooled)[:, 0]
 
 
 def init_params(model: CrossEncoder, encoder_params, seed: int = 0) -> dict:
@@ -118,6 +126,7 @@ def save_cross_encoder(directory: str | os.PathLike, model: CrossEncoder, params
   hf_checkpoint.save_checkpoint(directory, model.config, jax.device_get(params["bert"]),
                                 prefix="bert.", extra=extra, architecture=ARCHITECTURE)
   tokenizer.hf.save_pretrained(str(directory))
+  (directory / HEAD_CONFIG).write_text(json.dumps({"pooling": model.pooling}) + "\n")
   return directory
 
 
@@ -133,7 +142,9 @@ def load_cross_encoder(directory: str | os.PathLike, *, max_length: int = 160,
     raise hf_checkpoint.CheckpointError(f"{directory / 'model.safetensors'}: no {missing}: not a "
                                         "cross-encoder written by save_cross_encoder")
   head = {"kernel": tensors["classifier.weight"].T, "bias": tensors["classifier.bias"]}
-  model = CrossEncoder(config, dtype=as_dtype(dtype))
+  head_config = directory / HEAD_CONFIG
+  pooling = json.loads(head_config.read_text())["pooling"] if head_config.exists() else "cls"
+  model = CrossEncoder(config, dtype=as_dtype(dtype), pooling=pooling)
   tokenizer = Tokenizer.from_pretrained(directory, passage_max_length=max_length)
   return CrossEncoderScorer(model, {"bert": bert, "classifier": head}, tokenizer,
                             max_length=max_length, batch_size=batch_size)

@@ -217,7 +217,7 @@ def train_ce(config, workdir: pathlib.Path) -> pathlib.Path:
                         global_batch=c.global_batch, negatives=c.negatives,
                         num_devices=mesh.size, seed=config.seed, max_length=c.max_length)
   model = cross_encoder.CrossEncoder(bert.config, dtype=bert.dtype, param_dtype=bert.param_dtype,
-                                     remat=m.remat)
+                                     remat=m.remat, pooling=c.pooling)
   loss = functools.partial(cross_encoder.loss_fn, model=model, group_size=1 + c.negatives,
                            mode=c.loss)
   params = cross_encoder.init_params(model, bert_params, seed=config.seed)

@@ -42,15 +42,29 @@ class TrainState:
   skipped: jax.Array  # Updates skipped because the loss or gradients were not finite.
 
 
+HEAD = "classifier"  # A top-level parameter group that `head_learning_rate` applies to.
+
+
 def make_optimizer(cfg, total_steps: int):
-  """AdamW with global-norm clipping; linear warmup to the peak rate, then linear decay to 0."""
+  """AdamW with global-norm clipping; linear warmup to the peak rate, then linear decay to 0.
+
+  With `cfg.head_learning_rate` set, the top-level group `classifier` (the cross-encoder's new
+  head) has that peak instead: a freshly initialized head at a pretrained body's rate stays near
+  logit 0 for hundreds of steps, so its probabilities never reach RocketQA's 0.1 / 0.9."""
   warmup = int(cfg.warmup_fraction * total_steps)
-  schedule = optax.join_schedules([
-      optax.linear_schedule(0.0, cfg.learning_rate, max(warmup, 1)),
-      optax.linear_schedule(cfg.learning_rate, 0.0, max(total_steps - warmup, 1))], [warmup])
-  tx = optax.chain(optax.clip_by_global_norm(cfg.clip_norm),
-                   optax.adamw(schedule, weight_decay=cfg.weight_decay))
-  return tx, schedule
+  def schedule_for(peak):
+    return optax.join_schedules([
+        optax.linear_schedule(0.0, peak, max(warmup, 1)),
+        optax.linear_schedule(peak, 0.0, max(total_steps - warmup, 1))], [warmup])
+  schedule = schedule_for(cfg.learning_rate)
+  adamw = lambda s: optax.adamw(s, weight_decay=cfg.weight_decay)
+  if cfg.get("head_learning_rate", 0.0):
+    update = optax.multi_transform(
+        {"body": adamw(schedule), "head": adamw(schedule_for(cfg.head_learning_rate))},
+        lambda params: {k: "head" if k == HEAD else "body" for k in params})
+  else:
+    update = adamw(schedule)
+  return optax.chain(optax.clip_by_global_norm(cfg.clip_norm), update), schedule
 
 
 def train_step(state: TrainState, batch: dict, *, loss_fn, tx, schedule, rng) -> tuple:

@@ -90,14 +90,32 @@ def test_pair_sampler_groups_are_pure_functions_of_the_step(tiny):
   np.testing.assert_array_equal(a.device_batches(3, [1])["passage_ids"], ids[2:].reshape(-1))
 
 
-def test_save_and_load_give_the_same_scores(tiny, tmp_path):
-  model, params, tokenizer, _ = tiny
+@pytest.mark.parametrize("pooling", ["cls", "mean"])
+def test_save_and_load_give_the_same_scores(tiny, tmp_path, pooling):
+  _, params, tokenizer, _ = tiny
+  model = ce.CrossEncoder(tiny[0].config, pooling=pooling)
   scorer = ce.CrossEncoderScorer(model, params, tokenizer, max_length=48)
   ce.save_cross_encoder(tmp_path, model, params, tokenizer)
   loaded = ce.load_cross_encoder(tmp_path, max_length=48)
+  assert loaded.model.pooling == pooling
   q, t = ["who wrote it?", "when?"], ["Ada wrote it.", "In 1900."]
   np.testing.assert_allclose(loaded.score(q, t), scorer.score(q, t), rtol=1e-6)
+  other = ce.CrossEncoderScorer(ce.CrossEncoder(model.config, pooling="mean" if pooling == "cls"
+                                                else "cls"), params, tokenizer, max_length=48)
+  assert np.abs(other.score(q, t) - scorer.score(q, t)).max() > 1e-4  # Pooling matters.
   import safetensors.numpy
   names = safetensors.numpy.load_file(tmp_path / "model.safetensors")
   assert names["classifier.weight"].shape == (1, 32)
   assert "bert.encoder.layer.0.attention.self.query.weight" in names
+
+
+def test_head_learning_rate_applies_to_the_classifier_only():
+  import ml_collections
+  from rocketqa_jax.trainer import make_optimizer
+  cfg = ml_collections.ConfigDict(dict(learning_rate=1e-5, head_learning_rate=1e-2,
+                                       warmup_fraction=0.0, weight_decay=0.0, clip_norm=1e9))
+  tx, _ = make_optimizer(cfg, total_steps=10)
+  params = {"bert": {"w": jnp.ones(3)}, "classifier": {"kernel": jnp.ones(2)}}
+  updates, _ = tx.update(jax.tree.map(jnp.ones_like, params), tx.init(params), params)
+  np.testing.assert_allclose(updates["bert"]["w"], -1e-5, rtol=1e-3)  # Adam's first step: -lr.
+  np.testing.assert_allclose(updates["classifier"]["kernel"], -1e-2, rtol=1e-3)
