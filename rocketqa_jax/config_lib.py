@@ -52,6 +52,7 @@ def validate(config) -> None:
   check("train.negatives", config.train.negatives, NEGATIVE_MODES)
   check("ce.loss", config.ce.loss, LOSSES)
   check("ce.pooling", config.ce.pooling, POOLING_MODES)
+  check("train.init", config.train.init, ("checkpoint", "previous"))
   check("eval.index", config.eval.index, INDEXES)
   positive = {
       "tokenizer": ("query_max_length", "passage_max_length", "bucket_size"),

@@ -20,12 +20,14 @@ class DualEncoder:
   normalize: bool = False
   shared: bool = False
 
-  def init_params(self, tower_params) -> dict:
-    """Both towers start from the same weights (separate copies unless shared)."""
+  def init_params(self, tower_params, passage_params=None) -> dict:
+    """Both towers start from `tower_params` (separate copies unless shared), or the passage
+    tower from `passage_params` when given (a trained pair; shared towers keep the first)."""
     if self.shared:
       return {"shared": tower_params}
     copy = lambda tree: jax.tree.map(np.array, tree)
-    return {"query": copy(tower_params), "passage": copy(tower_params)}
+    return {"query": copy(tower_params),
+            "passage": copy(tower_params if passage_params is None else passage_params)}
 
   def tower(self, params: dict, side: str):
     return params["shared"] if self.shared else params[side]

@@ -22,7 +22,7 @@ from rocketqa_jax.data import datasets
 from rocketqa_jax.data.sampler import BatchSampler, PairExample, PairSampler, TrainExample
 from rocketqa_jax.data.types import Question
 from rocketqa_jax.dual_encoder import DualEncoder
-from rocketqa_jax.encoder import Encoder, load_tower
+from rocketqa_jax.encoder import Encoder, load_params, load_tower
 from rocketqa_jax.tokenization import Tokenizer
 from rocketqa_jax.trainer import Trainer, host_params, steps_for
 
@@ -56,11 +56,13 @@ class DualEncoderRun:
 
 def setup_train_de(config, workdir: pathlib.Path, data: datasets.RetrievalData,
                    examples: list[TrainExample], hard_negatives: int | None = None,
-                   epochs: float = 0.0) -> DualEncoderRun:
+                   epochs: float = 0.0, init_towers: tuple[str, str] | None = None
+                   ) -> DualEncoderRun:
   """Examples tokenized at the fixed training lengths, a mesh, a deterministic sampler and a
-  trainer, both towers initialized from config.model.checkpoint. `hard_negatives` per query
-  (default config.train.hard_negatives) come from each example's own, topped up at random;
-  `epochs` (default config.train.epochs) applies when config.train.steps is 0."""
+  trainer, both towers initialized from config.model.checkpoint (or from `init_towers`, a
+  trained (query, passage) pair). `hard_negatives` per query (default
+  config.train.hard_negatives) come from each example's own, topped up at random; `epochs`
+  (default config.train.epochs) applies when config.train.steps is 0."""
   m, t = config.model, config.tokenizer
   c = steps_for(config.train, len(examples), epochs)
   if hard_negatives is None:
@@ -84,8 +86,12 @@ def setup_train_de(config, workdir: pathlib.Path, data: datasets.RetrievalData,
                          hard_negatives=hard_negatives, num_devices=mesh.size, seed=config.seed)
   de = DualEncoder(model, pooling=m.pooling, normalize=m.normalize, shared=c.shared_towers)
   loss_fn = functools.partial(de.loss, mesh=mesh, negatives=c.negatives, scale=c.score_scale)
+  if init_towers is None:
+    params = de.init_params(tower_params)
+  else:
+    params = de.init_params(*(load_params(model, tower) for tower in init_towers))
   return DualEncoderRun(Trainer(c, loss_fn, sampler, mesh, workdir, seed=config.seed), de,
-                        de.init_params(tower_params), tokenizer)
+                        params, tokenizer)
 
 
 def labeled_examples(data: datasets.RetrievalData) -> list[TrainExample]:
@@ -113,7 +119,15 @@ def _train_dual_encoder(config, workdir: pathlib.Path, stage: str, examples_fn,
     log.info("%s: %s is complete, skipping", stage, out)
     return out
   data = load_data(config)
-  run = setup_train_de(config, out, data, examples_fn(data), hard_negatives, epochs)
+  init_towers = None
+  previous = {"train_de1": "train_de0", "train_de2": "train_de1"}.get(stage)
+  if config.train.init == "previous" and previous:
+    init_towers = trained_towers(workdir, previous)
+    if init_towers is None:
+      raise FileNotFoundError(f"train.init='previous': {stage} starts from {previous}'s towers, "
+                              f"which are not in {workdir}: run {previous} first")
+  run = setup_train_de(config, out, data, examples_fn(data), hard_negatives, epochs,
+                       init_towers)
   state = run.trainer.train(run.params)
   if jax.process_index() == 0:
     de, params = run.dual_encoder, host_params(state.params)
