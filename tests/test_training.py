@@ -143,9 +143,10 @@ def test_two_processes_equal_one_process_with_four_devices(tmp_path):
   np.testing.assert_allclose([m["loss"] for m in _metrics(multi)],
                              [m["loss"] for m in _metrics(single)], rtol=1e-5)
   # Gradients are summed in another order across processes (gloo) than within one; Adam divides
-  # by sqrt(v), so on a weight whose gradient is ~0 that rounding shows up to ~1e-6 (seen: 1 of
-  # 2M entries at 2.5e-6, 5 above 1e-7). Everything else must agree to float32 rounding.
+  # by sqrt(v), so on a weight whose gradient is ~0 that rounding shows up to ~1e-6 (seen with
+  # separate towers: 5 of 2M entries above 1e-7, max 2.5e-6; with the shared tower, which sums
+  # both sides' gradients: 58, max 4.6e-6). Everything else must agree to float32 rounding.
   a, b = _tower(single), _tower(multi)
   assert a.keys() == b.keys()
   diff = np.concatenate([np.abs(a[k] - b[k]).ravel() for k in a])
-  assert diff.max() < 1e-5 and (diff > 1e-7).sum() <= 20, (diff.max(), (diff > 1e-7).sum())
+  assert diff.max() < 1e-5 and (diff > 1e-7).mean() < 1e-4, (diff.max(), (diff > 1e-7).sum())
