@@ -53,6 +53,10 @@ def test_pipeline_killed_mid_stage_resumes_and_finishes(tmp_path, squad_mini):
   table = (tmp_path / "eval" / "table.md").read_text()
   assert all(f"| {name} |" in table for name in results)
   assert table.strip() in done.stdout  # Printed as well.
+  for png in (tmp_path / "training_curves.png", tmp_path / "eval" / "ablation.png"):
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+  for stage in ("train_de0", "train_ce", "train_de1", "train_de2"):  # TensorBoard event files.
+    assert list((tmp_path / stage / "tensorboard").glob("events.out.tfevents.*")), stage
   timed = [json.loads(l)["stage"] for l in (tmp_path / "timings.jsonl").open()]
   assert timed[-8:] == STAGES.split(",")  # The finished run's stages, one line each.
   assert 0 <= augment["pseudo_positive_precision"] <= 1  # SQuAD-mini's withheld labels.
