@@ -116,8 +116,9 @@ def get_config(arg=None):
   # 176; 192 keeps most of them whole at 75% of the cost of 256.
   config.ce.max_length = 192
   # A bi-encoder checkpoint must learn to read pairs within one epoch (about 100 steps). On the
-  # dev split, at 5e-5 its probabilities stayed at 0.5 +- 0.05 for 45 steps (loss 0.65: useless
-  # for the 0.1 / 0.9 thresholds); at 1e-4 they separate from step 30 (loss 0.23 by step 61).
+  # dev split, at 5e-5 its probabilities stayed at 0.5 +- 0.05 for 35-45 steps, head at 5e-5 or
+  # 1e-3 (loss 0.65: useless for the 0.1 / 0.9 thresholds); at 1e-4 they separate from step 30
+  # (loss 0.23 by step 61).
   config.ce.learning_rate = 1e-4
   config.ce.head_learning_rate = 1e-3  # The fresh head's own rate (trainer.make_optimizer).
   config.ce.dropout = False

@@ -48,9 +48,8 @@ HEAD = "classifier"  # A top-level parameter group that `head_learning_rate` app
 def make_optimizer(cfg, total_steps: int):
   """AdamW with global-norm clipping; linear warmup to the peak rate, then linear decay to 0.
 
-  With `cfg.head_learning_rate` set, the top-level group `classifier` (the cross-encoder's new
-  head) has that peak instead: a freshly initialized head at a pretrained body's rate stays near
-  logit 0 for hundreds of steps, so its probabilities never reach RocketQA's 0.1 / 0.9."""
+  With `cfg.head_learning_rate` set, the top-level group `classifier` (the cross-encoder's
+  freshly initialized head) has that peak instead of the pretrained body's."""
   warmup = int(cfg.warmup_fraction * total_steps)
   def schedule_for(peak):
     return optax.join_schedules([
