@@ -79,3 +79,12 @@ def load_corpus_embeddings(directory: str | os.PathLike) -> tuple[np.ndarray, np
   parts = [np.load(p) for p in paths]
   return (np.concatenate([p["embeddings"] for p in parts]),
           np.concatenate([p["ids"] for p in parts]))
+
+
+def corpus_embeddings(encoder: Encoder, corpus: Corpus, directory: str | os.PathLike, *,
+                      use_titles: bool = False, shard_size: int = 100_000,
+                      progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+  """encode_corpus, then every shard loaded: what mining, eval and search search over."""
+  encode_corpus(encoder, corpus, directory, use_titles=use_titles, shard_size=shard_size,
+                progress=progress)
+  return load_corpus_embeddings(directory)

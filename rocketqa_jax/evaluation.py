@@ -11,7 +11,7 @@ from typing import Sequence
 import numpy as np
 
 from rocketqa_jax import artifacts, metrics
-from rocketqa_jax.corpus_encoding import encode_corpus, load_corpus_embeddings
+from rocketqa_jax.corpus_encoding import corpus_embeddings
 from rocketqa_jax.data.types import Corpus, Question
 from rocketqa_jax.encoder import Encoder, load_encoder
 from rocketqa_jax.retrieval import ExactIndex, ScannIndex, recall_against_exact
@@ -50,9 +50,8 @@ def evaluate(query_encoder: Encoder, passage_encoder: Encoder, corpus: Corpus,
   out_dir = pathlib.Path(out_dir)
   t0 = time.perf_counter()
   corpus_dir = out_dir / "corpus" if corpus_dir is None else pathlib.Path(corpus_dir)
-  encode_corpus(passage_encoder, corpus, corpus_dir, use_titles=use_titles,
-                shard_size=shard_size, progress=progress)
-  embeddings, ids = load_corpus_embeddings(corpus_dir)
+  embeddings, ids = corpus_embeddings(passage_encoder, corpus, corpus_dir, use_titles=use_titles,
+                                      shard_size=shard_size, progress=progress)
   t1 = time.perf_counter()
   queries = query_encoder.encode_queries([q.text for q in questions], progress=progress)
   t2 = time.perf_counter()

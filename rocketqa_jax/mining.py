@@ -13,7 +13,7 @@ import pathlib
 from typing import Sequence
 
 from rocketqa_jax import artifacts
-from rocketqa_jax.corpus_encoding import encode_corpus, load_corpus_embeddings
+from rocketqa_jax.corpus_encoding import corpus_embeddings
 from rocketqa_jax.data.types import Corpus, Question
 from rocketqa_jax.encoder import Encoder
 from rocketqa_jax.retrieval import ExactIndex
@@ -27,9 +27,8 @@ def mine(query_encoder: Encoder, passage_encoder: Encoder, corpus: Corpus,
   (default `out_dir/corpus`); shards already there from the same encoder are reused."""
   out_dir = pathlib.Path(out_dir)
   corpus_dir = out_dir / "corpus" if corpus_dir is None else pathlib.Path(corpus_dir)
-  encode_corpus(passage_encoder, corpus, corpus_dir, use_titles=use_titles,
-                shard_size=shard_size, progress=progress)
-  embeddings, ids = load_corpus_embeddings(corpus_dir)
+  embeddings, ids = corpus_embeddings(passage_encoder, corpus, corpus_dir, use_titles=use_titles,
+                                      shard_size=shard_size, progress=progress)
   queries = query_encoder.encode_queries([q.text for q in questions], progress=progress)
   rows, scores = ExactIndex(embeddings, ids).search_rows(queries, k)
   lines = (json.dumps({"id": q.id, "passage_ids": [str(ids[r]) for r in row],

@@ -21,7 +21,7 @@ import ml_collections
 from absl import app, flags
 
 from rocketqa_jax import evaluation, stages
-from rocketqa_jax.corpus_encoding import encode_corpus, load_corpus_embeddings
+from rocketqa_jax.corpus_encoding import corpus_embeddings
 from rocketqa_jax.data.datasets import read_questions
 from rocketqa_jax.retrieval import ExactIndex, ScannIndex
 
@@ -59,10 +59,9 @@ class Searcher:
     self.query_encoder = evaluation.encoder_from_config(config, towers[0])
     passage_encoder = evaluation.encoder_from_config(config, towers[1])
     self.corpus = stages.load_data(config).corpus
-    corpus_dir = stages.embeddings_dir(workdir, self.model)
-    encode_corpus(passage_encoder, self.corpus, corpus_dir, use_titles=config.data.use_titles,
-                  shard_size=config.eval.shard_size)
-    embeddings, ids = load_corpus_embeddings(corpus_dir)
+    embeddings, ids = corpus_embeddings(
+        passage_encoder, self.corpus, stages.embeddings_dir(workdir, self.model),
+        use_titles=config.data.use_titles, shard_size=config.eval.shard_size)
     self.index = (ScannIndex.build(embeddings, ids) if index == "scann"
                   else ExactIndex(embeddings, ids))
 

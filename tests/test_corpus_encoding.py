@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import rocketqa_jax
-from rocketqa_jax.corpus_encoding import encode_corpus, load_corpus_embeddings
+from rocketqa_jax.corpus_encoding import corpus_embeddings, encode_corpus, load_corpus_embeddings
 from rocketqa_jax.data.types import Corpus
 
 
@@ -36,6 +36,10 @@ def test_shards_equal_one_pass_and_resume_only_what_is_missing(tmp_path, tiny, c
   encode_corpus(tiny, corpus, tmp_path, shard_size=16, progress=False)
   assert calls == [16]
   np.testing.assert_array_equal(load_corpus_embeddings(tmp_path)[0], embeddings)
+  # corpus_embeddings (mining, eval, search): nothing left to encode, the same arrays back.
+  again, again_ids = corpus_embeddings(tiny, corpus, tmp_path, shard_size=16, progress=False)
+  assert calls == [16] and again_ids.tolist() == corpus.ids
+  np.testing.assert_array_equal(again, embeddings)
   assert not list(tmp_path.glob(".*tmp"))  # No temp files left behind.
 
 
