@@ -1,10 +1,12 @@
 """Encoding throughput: the packaged all-MiniLM-L6-v2 on the 2,067 SQuAD-mini paragraphs.
 
-  python bench/encode.py [--max-lengths 128,256] [--batch-size 64] [--runs 3] [--peer]
+  python bench/encode.py [--max-lengths 128,256] [--matmul-dtypes float32,bfloat16]
+                         [--batch-size 64] [--runs 3] [--peer]
 
 Reports passages/s (median of --runs after a first, compiling run), padding overhead, achieved
-GFLOP/s over the model's FLOPs on real tokens, and that as a fraction of the machine's float32
-matmul peak (one large jnp.dot, same run). --peer also times sentence-transformers (PyTorch) on
+GFLOP/s over the model's FLOPs on real tokens, and that as a fraction of the machine's matmul
+peak for the products' input type (one large jnp.dot, same run): float32, or bfloat16 inputs
+with float32 sums (mixed precision, rocketqa_jax/matmul.py). --peer also times sentence-transformers (PyTorch) on
 the same texts when it is importable (pip install torch==2.13.0 sentence-transformers).
 """
 
@@ -27,9 +29,9 @@ def model_flops(config, lengths) -> float:
   return float(sum(layers * n * (dense + 4 * n * h) for n in lengths))
 
 
-def bench_ours(texts, max_length, batch_size, runs, dtype):
+def bench_ours(texts, max_length, batch_size, runs, matmul_dtype):
   enc = rocketqa_jax.load_encoder("all-MiniLM-L6-v2", passage_max_length=max_length,
-                                  batch_size=batch_size, dtype=dtype)
+                                  batch_size=batch_size, matmul_dtype=matmul_dtype)
   tokens = enc.tokenizer.tokenize_passages(texts)
   lengths = [len(ids) for ids, _ in tokens]
   first, times = common.timed_runs(lambda: enc.encode_passages(texts), runs)
@@ -38,7 +40,7 @@ def bench_ours(texts, max_length, batch_size, runs, dtype):
                                  max_length).input_ids.size
                for s in range(0, len(order), batch_size))
   seconds = common.median(times)
-  return {"system": f"rocketqa_jax ({dtype})", "max_length": max_length,
+  return {"system": f"rocketqa_jax (products {matmul_dtype})", "max_length": max_length,
           "passages_per_s": len(texts) / seconds, "seconds": seconds,
           "first_run_seconds": first, "runs": [len(texts) / t for t in times],
           "real_tokens": sum(lengths), "padding_overhead": padded / sum(lengths) - 1,
@@ -65,27 +67,32 @@ def main(argv=None):
   parser.add_argument("--max-lengths", default="256")
   parser.add_argument("--batch-size", type=int, default=64)
   parser.add_argument("--runs", type=int, default=3)
-  parser.add_argument("--dtype", default="float32")
+  parser.add_argument("--matmul-dtypes", default="float32,bfloat16")
   parser.add_argument("--peer", action="store_true")
   parser.add_argument("--out", default=None)
   args = parser.parse_args(argv)
   texts = squad.load_squad_mini().corpus.texts
-  peak = common.matmul_peak_gflops()
+  matmul_dtypes = args.matmul_dtypes.split(",")
+  peaks = {dtype: common.matmul_peak_gflops(dtype) for dtype in matmul_dtypes}
   rows = []
   for max_length in map(int, args.max_lengths.split(",")):
-    ours = bench_ours(texts, max_length, args.batch_size, args.runs, args.dtype)
-    ours["fraction_of_matmul_peak"] = ours["gflops_per_s"] / peak
-    rows.append(ours)
+    ours = [bench_ours(texts, max_length, args.batch_size, args.runs, dtype)
+            for dtype in matmul_dtypes]
+    for row, dtype in zip(ours, matmul_dtypes):
+      row["fraction_of_matmul_peak"] = row["gflops_per_s"] / peaks[dtype]
+    rows += ours
     if args.peer:
       peer = bench_peer(texts, max_length, args.batch_size, args.runs)
-      ours["speedup_vs_peer"] = ours["passages_per_s"] / peer["passages_per_s"]
+      for row in ours:
+        row["speedup_vs_peer"] = row["passages_per_s"] / peer["passages_per_s"]
       rows.append(peer)
   print(f"\n{len(texts)} SQuAD paragraphs, batch {args.batch_size}, median of {args.runs} runs; "
-        f"float32 matmul peak {peak:.0f} GFLOP/s")
+        "matmul peak (GFLOP/s, float32 sums): "
+        + ", ".join(f"{dtype} inputs {peak:.0f}" for dtype, peak in peaks.items()))
   common.print_table(rows, ["system", "max_length", "passages_per_s", "first_run_seconds",
                             "padding_overhead", "gflops_per_s", "fraction_of_matmul_peak",
                             "speedup_vs_peer"])
-  common.write_json("encode", {"machine": common.machine(), "matmul_peak_gflops": peak,
+  common.write_json("encode", {"machine": common.machine(), "matmul_peak_gflops": peaks,
                                "batch_size": args.batch_size, "passages": len(texts),
                                "command": " ".join(["python", "bench/encode.py", *sys.argv[1:]]),
                                "results": rows}, args.out)

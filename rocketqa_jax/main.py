@@ -14,6 +14,7 @@ from absl import logging as absl_logging
 from ml_collections import config_flags
 
 from rocketqa_jax import artifacts, config_lib, distributed, stages
+from rocketqa_jax.host_memory import keep_freed_memory
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py[:arg]).",
                                           lock_config=True)
@@ -27,6 +28,7 @@ STAGES["eval"] = stages.evaluate
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  keep_freed_memory()  # Before JAX starts its threads (host_memory.py says why).
   # Our progress at INFO; libraries (orbax logs every save step, jax "no TPU found") at WARNING.
   absl_logging.set_verbosity(absl_logging.WARNING)
   logging.getLogger("rocketqa_jax").setLevel(logging.INFO)

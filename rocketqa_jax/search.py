@@ -23,6 +23,7 @@ from absl import app, flags
 from rocketqa_jax import evaluation, stages
 from rocketqa_jax.corpus_encoding import corpus_embeddings
 from rocketqa_jax.data.datasets import read_questions
+from rocketqa_jax.host_memory import keep_freed_memory
 from rocketqa_jax.retrieval import ExactIndex, ScannIndex
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A pipeline workdir (holds config.json).")
@@ -71,6 +72,7 @@ class Searcher:
 
 
 def main(argv):
+  keep_freed_memory()  # Before JAX starts its threads (host_memory.py says why).
   searcher = Searcher(_WORKDIR.value, _MODEL.value, _INDEX.value)
   corpus = searcher.corpus
   if _QUESTIONS.value:

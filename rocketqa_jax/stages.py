@@ -69,8 +69,8 @@ def setup_train_de(config, workdir: pathlib.Path, data: datasets.RetrievalData,
     hard_negatives = c.hard_negatives
   corpus = data.corpus
   model_dir, model, tower_params = load_tower(
-      m.checkpoint, dtype=m.dtype, param_dtype=m.param_dtype, remat=m.remat,
-      random_init=m.random_init, seed=config.seed, **m.arch.to_dict())
+      m.checkpoint, dtype=m.dtype, param_dtype=m.param_dtype, matmul_dtype=m.matmul_dtype,
+      remat=m.remat, random_init=m.random_init, seed=config.seed, **m.arch.to_dict())
   tokenizer = Tokenizer.from_pretrained(model_dir, query_max_length=t.query_max_length,
                                         passage_max_length=t.passage_max_length,
                                         bucket_size=t.bucket_size)
@@ -214,7 +214,8 @@ def train_ce(config, workdir: pathlib.Path) -> pathlib.Path:
   data = load_data(config)
   corpus, candidates = data.corpus, mining.read_candidates(candidates_path)
   model_dir, bert, bert_params = load_tower(
-      c.checkpoint or m.checkpoint, dtype=m.dtype, param_dtype=m.param_dtype, remat=m.remat,
+      c.checkpoint or m.checkpoint, dtype=m.dtype, param_dtype=m.param_dtype,
+      matmul_dtype=m.matmul_dtype, remat=m.remat,
       random_init=m.random_init and not c.checkpoint, seed=config.seed,
       **(m.arch.to_dict() if m.random_init and not c.checkpoint else {}))
   tokenizer = Tokenizer.from_pretrained(model_dir, passage_max_length=c.max_length)
@@ -231,7 +232,8 @@ def train_ce(config, workdir: pathlib.Path) -> pathlib.Path:
                         global_batch=c.global_batch, negatives=c.negatives,
                         num_devices=mesh.size, seed=config.seed, max_length=c.max_length)
   model = cross_encoder.CrossEncoder(bert.config, dtype=bert.dtype, param_dtype=bert.param_dtype,
-                                     remat=m.remat, pooling=c.pooling)
+                                     matmul_dtype=bert.matmul_dtype, remat=m.remat,
+                                     pooling=c.pooling)
   loss = functools.partial(cross_encoder.loss_fn, model=model, group_size=1 + c.negatives,
                            mode=c.loss)
   params = cross_encoder.init_params(model, bert_params, seed=config.seed)
@@ -300,7 +302,8 @@ def _score_pairs(config, scorer, corpus, pairs: list[tuple[Question, str]]) -> n
 def _scorer(config, workdir: pathlib.Path) -> cross_encoder.CrossEncoderScorer:
   return cross_encoder.load_cross_encoder(
       _require(workdir / "train_ce" / "cross_encoder", "train_ce"),
-      max_length=config.ce.max_length, batch_size=config.eval.batch_size)
+      max_length=config.ce.max_length, batch_size=config.eval.batch_size,
+      dtype=config.model.dtype, matmul_dtype=config.model.matmul_dtype)
 
 
 def augment(config, workdir: pathlib.Path) -> pathlib.Path:

@@ -91,3 +91,31 @@ def test_ernie_task_embedding_is_a_parameter():
   cfg = BertConfig(**{**TINY.__dict__, "task_type_vocab_size": 3, "model_type": "ernie"})
   params = init_params(BertModel(cfg))
   assert params["embeddings"]["task_type_embeddings"]["embedding"].shape == (3, 32)
+
+
+def test_dropout_rate_scale_and_sharding_independence():
+  """Byte-wide draws: the rate is 26/256, kept units are scaled so the mean is unchanged, and
+  the mask depends on the key alone (the same on one device or split over several)."""
+  from rocketqa_jax.bert import Dropout
+  x = jnp.ones((64, 4, 130))  # A width not divisible by 4 covers the trailing slice.
+  apply = jax.jit(lambda x, key: Dropout(0.1).apply({}, x, False, rngs={"dropout": key}))
+  y = np.asarray(apply(x, jax.random.key(0)))
+  dropped = (y == 0).mean()
+  assert abs(dropped - 26 / 256) < 0.005, dropped
+  np.testing.assert_allclose(np.unique(y), [0.0, 256 / 230], rtol=1e-6)
+  assert abs(y.mean() - 1) < 0.01
+  mesh = jax.make_mesh((jax.device_count(),), ("data",),
+                       axis_types=(jax.sharding.AxisType.Auto,))
+  sharded = jax.device_put(x, jax.NamedSharding(mesh, jax.P("data")))
+  np.testing.assert_array_equal(apply(sharded, jax.random.key(0)), y)
+  assert not np.array_equal(apply(x, jax.random.key(1)), y)
+  assert Dropout(0.1).apply({}, x, True) is x
+
+
+def test_gelu_matches_jax_exact_gelu():
+  from rocketqa_jax.bert import gelu
+  x = jnp.linspace(-12, 12, 10_001)
+  np.testing.assert_allclose(gelu(x), jax.nn.gelu(x, approximate=False), atol=2e-6)
+  np.testing.assert_allclose(jax.vmap(jax.grad(gelu))(x),
+                             jax.vmap(jax.grad(lambda v: jax.nn.gelu(v, approximate=False)))(x),
+                             atol=2e-6)

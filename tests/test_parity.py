@@ -44,6 +44,16 @@ def test_bfloat16_close_to_float32(golden):
   assert cosine.min() >= 0.99, cosine.min()
 
 
+def test_bfloat16_products_close_to_float32(golden):
+  """matmul_dtype=bfloat16 (the demo's setting): products from bfloat16 inputs, float32 sums."""
+  mixed = rocketqa_jax.load_encoder("all-MiniLM-L6-v2", matmul_dtype="bfloat16")
+  emb = mixed.encode_passages(golden["texts"])
+  assert emb.dtype == np.float32
+  cosine = (emb * golden["passages"]).sum(1) / np.linalg.norm(emb, axis=1)
+  assert cosine.min() >= 0.999, cosine.min()
+  assert np.abs(emb - golden["passages"]).max() > 1e-5  # The bfloat16 path really ran.
+
+
 @pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch not installed")
 def test_live_pytorch_comparison(golden, minilm):
   from torch_reference import reference_embeddings
