@@ -7,7 +7,9 @@ Reports passages/s (median of --runs after a first, compiling run), padding over
 GFLOP/s over the model's FLOPs on real tokens, and that as a fraction of the machine's matmul
 peak for the products' input type (one large jnp.dot, same run): float32, or bfloat16 inputs
 with float32 sums (mixed precision, rocketqa_jax/matmul.py). --peer also times sentence-transformers (PyTorch) on
-the same texts when it is importable (pip install torch==2.13.0 sentence-transformers).
+the same texts when it is importable (pip install torch==2.13.0 sentence-transformers), in
+float32 (its default) and under torch.autocast(bfloat16) (oneDNN's bfloat16 kernels: the peer's
+counterpart of our bfloat16 products).
 """
 
 from __future__ import annotations
@@ -47,17 +49,23 @@ def bench_ours(texts, max_length, batch_size, runs, matmul_dtype):
           "gflops_per_s": model_flops(enc.model.config, lengths) / seconds / 1e9}
 
 
-def bench_peer(texts, max_length, batch_size, runs):
+def bench_peer(texts, max_length, batch_size, runs, autocast: bool):
+  import contextlib
   import torch
   from sentence_transformers import SentenceTransformer
   from rocketqa_jax.hf_checkpoint import resolve_model_dir
   model = SentenceTransformer(str(resolve_model_dir("all-MiniLM-L6-v2")), device="cpu")
   model.max_seq_length = max_length
-  first, times = common.timed_runs(
-      lambda: model.encode(texts, batch_size=batch_size, convert_to_numpy=True), runs)
+
+  def encode():
+    with (torch.autocast("cpu", dtype=torch.bfloat16) if autocast else contextlib.nullcontext()):
+      return model.encode(texts, batch_size=batch_size, convert_to_numpy=True)
+
+  first, times = common.timed_runs(encode, runs)
   seconds = common.median(times)
   return {"system": f"sentence-transformers (torch {torch.__version__}, "
-                    f"{torch.get_num_threads()} threads)", "max_length": max_length,
+                    f"{torch.get_num_threads()} threads"
+                    f"{', autocast bfloat16' if autocast else ''})", "max_length": max_length,
           "passages_per_s": len(texts) / seconds, "seconds": seconds,
           "first_run_seconds": first, "runs": [len(texts) / t for t in times]}
 
@@ -81,11 +89,13 @@ def main(argv=None):
     for row, dtype in zip(ours, matmul_dtypes):
       row["fraction_of_matmul_peak"] = row["gflops_per_s"] / peaks[dtype]
     rows += ours
-    if args.peer:
-      peer = bench_peer(texts, max_length, args.batch_size, args.runs)
+    if args.peer:  # Speed-ups against the peer's default (float32).
+      peer = bench_peer(texts, max_length, args.batch_size, args.runs, autocast=False)
       for row in ours:
         row["speedup_vs_peer"] = row["passages_per_s"] / peer["passages_per_s"]
-      rows.append(peer)
+      peer_bf16 = bench_peer(texts, max_length, args.batch_size, args.runs, autocast=True)
+      peer_bf16["speedup_vs_peer"] = peer_bf16["passages_per_s"] / peer["passages_per_s"]
+      rows += [peer, peer_bf16]
   print(f"\n{len(texts)} SQuAD paragraphs, batch {args.batch_size}, median of {args.runs} runs; "
         "matmul peak (GFLOP/s, float32 sums): "
         + ", ".join(f"{dtype} inputs {peak:.0f}" for dtype, peak in peaks.items()))

@@ -8,9 +8,11 @@ negative) per step, query length 32, passage length 128, cross-batch negatives: 
 train_de0 setup (configs/squad_mini.py), timed over --steps steps after one compiling step. Each
 device count runs in its own process (XLA_FLAGS fixes the count at start), which reports its
 peak RSS; --matmul-dtypes are the products' input types (bfloat16: mixed precision,
-rocketqa_jax/matmul.py; the demo's setting). --peer adds sentence-transformers' MultipleNegativesRankingLoss on the same model, data
-and shape (needs torch: `pip install torch==2.13.0 sentence-transformers`), also in its own
-process; --runs repeats the whole comparison, alternating, and reports medians.
+rocketqa_jax/matmul.py; the demo's setting). --peer adds sentence-transformers'
+MultipleNegativesRankingLoss on the same model, data and shape, in float32 (its default; the
+ratios are against it) and under torch.autocast(bfloat16) (needs torch: `pip install
+torch==2.13.0 sentence-transformers`), each in its own process; --runs repeats the whole
+comparison, alternating, and reports medians.
 """
 
 from __future__ import annotations
@@ -66,10 +68,12 @@ def child(steps: int, matmul_dtype: str) -> dict:
               resource.RUSAGE_SELF).ru_maxrss / 2**20, "loss": float(metrics["loss"])}
 
 
-def child_peer(steps: int) -> dict:
+def child_peer(steps: int, autocast: bool) -> dict:
   """sentence-transformers' MultipleNegativesRankingLoss on the same model, data and shape:
   32 (question, positive, random negative) triples a step, questions truncated at 32 tokens and
-  passages at 128 (padded to the batch's longest, as its collator does), dropout on, AdamW."""
+  passages at 128 (padded to the batch's longest, as its collator does), dropout on, AdamW;
+  float32, or the forward under torch.autocast(bfloat16) (oneDNN bfloat16 kernels)."""
+  import contextlib
   import numpy as np
   import torch
   from sentence_transformers import SentenceTransformer, losses
@@ -93,7 +97,8 @@ def child_peer(steps: int) -> dict:
     queries = tokenize([q.text for q in picks], 32)
     positives = tokenize([texts[index[q.positive_ids[0]]] for q in picks], 128)
     negatives = tokenize([texts[j] for j in rng.integers(len(texts), size=32)], 128)
-    loss = loss_fn([queries, positives, negatives], None)
+    with (torch.autocast("cpu", dtype=torch.bfloat16) if autocast else contextlib.nullcontext()):
+      loss = loss_fn([queries, positives, negatives], None)
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
@@ -108,7 +113,8 @@ def child_peer(steps: int) -> dict:
     loss = step(i)
     times.append(time.perf_counter() - t0)
   seconds = common.median(times)
-  return {"system": "sentence-transformers (PyTorch)", "devices": 1,
+  return {"system": "sentence-transformers (PyTorch"
+                    f"{', autocast bfloat16' if autocast else ''})", "devices": 1,
           "queries_per_s": 32 / seconds, "step_seconds": seconds, "first_step_seconds": first,
           "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
           "loss": loss}
@@ -140,7 +146,8 @@ def main(argv=None):
   parser.add_argument("--child-peer", action="store_true", help=argparse.SUPPRESS)
   args = parser.parse_args(argv)
   if args.child or args.child_peer:
-    result = child(args.steps, args.matmul_dtypes) if args.child else child_peer(args.steps)
+    result = (child(args.steps, args.matmul_dtypes) if args.child
+              else child_peer(args.steps, autocast=args.matmul_dtypes == "bfloat16"))
     print("RESULT " + json.dumps(result))
     return
   runs = []  # Alternating ours and the peer, so machine noise hits both alike.
@@ -148,7 +155,8 @@ def main(argv=None):
     runs.append([_run_child("--child", args.steps, n, dtype)
                  for n in map(int, args.devices.split(","))
                  for dtype in args.matmul_dtypes.split(",")]
-                + ([_run_child("--child-peer", args.steps, 1)] if args.peer else []))
+                + ([_run_child("--child-peer", args.steps, 1, "bfloat16"),
+                    _run_child("--child-peer", args.steps, 1)] if args.peer else []))
   rows = [dict(r, queries_per_s=common.median([run[i]["queries_per_s"] for run in runs]),
                step_seconds=common.median([run[i]["step_seconds"] for run in runs]))
           for i, r in enumerate(runs[0])]
