@@ -22,6 +22,7 @@ def get_config(arg=None):
   config.tokenizer.bucket_size = 128  # One compiled shape per length: what TPUs want.
 
   t = config.train
+  t.query_max_length, t.passage_max_length = 32, 128  # RocketQA's.
   t.de0_random_negatives = 1  # RocketQA's batches are [B positives; B negatives] per device.
   t.dropout = True
   t.score_scale = 1.0  # Plain dot product of unnormalized [CLS] vectors.
