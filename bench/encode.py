@@ -50,7 +50,6 @@ def bench_ours(texts, max_length, batch_size, runs, matmul_dtype):
 
 
 def bench_peer(texts, max_length, batch_size, runs, autocast: bool):
-  import contextlib
   import torch
   from sentence_transformers import SentenceTransformer
   from rocketqa_jax.hf_checkpoint import resolve_model_dir
@@ -58,7 +57,7 @@ def bench_peer(texts, max_length, batch_size, runs, autocast: bool):
   model.max_seq_length = max_length
 
   def encode():
-    with (torch.autocast("cpu", dtype=torch.bfloat16) if autocast else contextlib.nullcontext()):
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
       return model.encode(texts, batch_size=batch_size, convert_to_numpy=True)
 
   first, times = common.timed_runs(encode, runs)

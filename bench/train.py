@@ -73,7 +73,6 @@ def child_peer(steps: int, autocast: bool) -> dict:
   32 (question, positive, random negative) triples a step, questions truncated at 32 tokens and
   passages at 128 (padded to the batch's longest, as its collator does), dropout on, AdamW;
   float32, or the forward under torch.autocast(bfloat16) (oneDNN bfloat16 kernels)."""
-  import contextlib
   import numpy as np
   import torch
   from sentence_transformers import SentenceTransformer, losses
@@ -97,7 +96,7 @@ def child_peer(steps: int, autocast: bool) -> dict:
     queries = tokenize([q.text for q in picks], 32)
     positives = tokenize([texts[index[q.positive_ids[0]]] for q in picks], 128)
     negatives = tokenize([texts[j] for j in rng.integers(len(texts), size=32)], 128)
-    with (torch.autocast("cpu", dtype=torch.bfloat16) if autocast else contextlib.nullcontext()):
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
       loss = loss_fn([queries, positives, negatives], None)
     optimizer.zero_grad()
     loss.backward()

@@ -160,8 +160,8 @@ def load_encoder(name_or_path: str | os.PathLike = "all-MiniLM-L6-v2", *,
   to the architecture, e.g. num_hidden_layers=2): tiny models for tests.
   """
   model_dir, model, params = load_tower(name_or_path, dtype=dtype, param_dtype=param_dtype,
-                                        matmul_dtype=matmul_dtype, remat=remat, random_init=random_init, seed=seed,
-                                        **config_overrides)
+                                        matmul_dtype=matmul_dtype, remat=remat,
+                                        random_init=random_init, seed=seed, **config_overrides)
   spec = hf_checkpoint.load_sentence_spec(model_dir) or hf_checkpoint.SentenceEmbeddingSpec()
   tokenizer = Tokenizer.from_pretrained(
       model_dir, query_max_length=query_max_length, bucket_size=bucket_size,
@@ -172,8 +172,8 @@ def load_encoder(name_or_path: str | os.PathLike = "all-MiniLM-L6-v2", *,
 
 
 def load_tower(name_or_path, *, dtype: str = "float32", param_dtype: str = "float32",
-               matmul_dtype: str = "float32", remat: bool = False, random_init: bool = False, seed: int = 0,
-               **config_overrides) -> tuple[pathlib.Path, BertModel, dict]:
+               matmul_dtype: str = "float32", remat: bool = False, random_init: bool = False,
+               seed: int = 0, **config_overrides) -> tuple[pathlib.Path, BertModel, dict]:
   """(checkpoint directory, model, numpy params): the weights alone, without a tokenizer."""
   model_dir = hf_checkpoint.resolve_model_dir(name_or_path)
   config = hf_checkpoint.load_config(model_dir, **config_overrides)
