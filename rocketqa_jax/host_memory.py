@@ -1,11 +1,12 @@
-"""Keep freed host memory for reuse instead of returning it to the OS (glibc, Linux).
+"""Opt-in: keep freed host memory for reuse instead of returning it to the OS (glibc, Linux).
 
-XLA:CPU allocates a program's scratch space on every run: 3 GB for a train_de step at 32 x (1 + 1)
-passages of 128 tokens. glibc serves allocations that large (and every allocation from a
-non-main thread's arena) with a fresh mmap, so each step touches 3 GB of new pages: 790k page
-faults, 15% of the step (docs/benchmarks.md). One arena, no mmap and no trimming make the
-second step reuse the first step's pages. The price: the process keeps its peak memory until it
-exits, which a training or encoding process does anyway.
+XLA:CPU allocates a program's scratch space on every run: ~3 GB for a train_de step at
+32 x (1 + 1) passages of 160 tokens. glibc serves allocations that large with a fresh mmap, so
+each step touches 3 GB of new pages (~900k page faults). One arena, no mmap and no trimming make
+later steps reuse the first steps' pages: 5-10% more queries/s, but the single arena fragments
+and the process keeps its high-water mark: peak RSS 14.7 GiB against 5.0 with glibc's defaults
+on that step (docs/benchmarks.md). Too much for a 12 GB Colab runtime or two jobs on a 24 GB
+machine, so it is off unless `ROCKETQA_KEEP_FREED_MEMORY=1`.
 """
 
 from __future__ import annotations
@@ -16,14 +17,15 @@ import os
 import sys
 
 log = logging.getLogger(__name__)
-DISABLE_ENV = "ROCKETQA_RETURN_FREED_MEMORY"  # Set to 1 to keep glibc's defaults.
+ENABLE_ENV = "ROCKETQA_KEEP_FREED_MEMORY"  # Set to 1 to trade peak memory for speed.
 _M_TRIM_THRESHOLD, _M_MMAP_MAX, _M_ARENA_MAX = -1, -4, -8  # From glibc's malloc.h.
 
 
 def keep_freed_memory() -> bool:
-  """Configures glibc's malloc as above; True if it did. Call it first thing in a process,
-  before JAX starts its threads (each thread picks its arena on its first allocation)."""
-  if os.environ.get(DISABLE_ENV) == "1" or not sys.platform.startswith("linux"):
+  """With ROCKETQA_KEEP_FREED_MEMORY=1, configures glibc's malloc as above; True if it did.
+  Call it first thing in a process, before JAX starts its threads (each thread picks its arena
+  on its first allocation)."""
+  if os.environ.get(ENABLE_ENV) != "1" or not sys.platform.startswith("linux"):
     return False
   try:
     mallopt = ctypes.CDLL("libc.so.6").mallopt
