@@ -1,15 +1,18 @@
 """Encoding throughput: the packaged all-MiniLM-L6-v2 on the 2,067 SQuAD-mini paragraphs.
 
-  python bench/encode.py [--max-lengths 128,256] [--matmul-dtypes float32,bfloat16]
+  python bench/encode.py [--max-lengths 128,256] [--precisions float32,bf16-products,bfloat16]
                          [--batch-size 64] [--runs 3] [--peer]
 
 Reports passages/s (median of --runs after a first, compiling run), padding overhead, achieved
 GFLOP/s over the model's FLOPs on real tokens, and that as a fraction of the machine's matmul
-peak for the products' input type (one large jnp.dot, same run): float32, or bfloat16 inputs
-with float32 sums (mixed precision, rocketqa_jax/matmul.py). --peer also times sentence-transformers (PyTorch) on
-the same texts when it is importable (pip install torch==2.13.0 sentence-transformers), in
-float32 (its default) and under torch.autocast(bfloat16) (oneDNN's bfloat16 kernels: the peer's
-counterpart of our bfloat16 products).
+peak for the products' input type (one large jnp.dot, same run). Precisions: float32;
+bf16-products, bfloat16 inputs with float32 sums and float32 activations (`model.matmul_dtype`,
+rocketqa_jax/matmul.py); bfloat16, activations in bfloat16 too (`model.dtype`; softmax and
+LayerNorm statistics stay float32), what autocast does. --peer also times
+sentence-transformers (PyTorch) on the same texts when it is importable (pip install
+torch==2.13.0 sentence-transformers), in float32 (its default) and under
+torch.autocast(bfloat16) (oneDNN's bfloat16 kernels, bfloat16 activations: the peer's
+counterpart of our bfloat16 rows).
 """
 
 from __future__ import annotations
@@ -31,9 +34,15 @@ def model_flops(config, lengths) -> float:
   return float(sum(layers * n * (dense + 4 * n * h) for n in lengths))
 
 
-def bench_ours(texts, max_length, batch_size, runs, matmul_dtype):
+# Precision name -> (compute dtype, products' input dtype).
+PRECISIONS = {"float32": ("float32", "float32"), "bf16-products": ("float32", "bfloat16"),
+              "bfloat16": ("bfloat16", "bfloat16")}
+
+
+def bench_ours(texts, max_length, batch_size, runs, precision):
+  dtype, matmul_dtype = PRECISIONS[precision]
   enc = rocketqa_jax.load_encoder("all-MiniLM-L6-v2", passage_max_length=max_length,
-                                  batch_size=batch_size, matmul_dtype=matmul_dtype)
+                                  batch_size=batch_size, dtype=dtype, matmul_dtype=matmul_dtype)
   tokens = enc.tokenizer.tokenize_passages(texts)
   lengths = [len(ids) for ids, _ in tokens]
   first, times = common.timed_runs(lambda: enc.encode_passages(texts), runs)
@@ -42,7 +51,7 @@ def bench_ours(texts, max_length, batch_size, runs, matmul_dtype):
                                  max_length).input_ids.size
                for s in range(0, len(order), batch_size))
   seconds = common.median(times)
-  return {"system": f"rocketqa_jax (products {matmul_dtype})", "max_length": max_length,
+  return {"system": f"rocketqa_jax ({precision})", "max_length": max_length,
           "passages_per_s": len(texts) / seconds, "seconds": seconds,
           "first_run_seconds": first, "runs": [len(texts) / t for t in times],
           "real_tokens": sum(lengths), "padding_overhead": padded / sum(lengths) - 1,
@@ -74,19 +83,23 @@ def main(argv=None):
   parser.add_argument("--max-lengths", default="256")
   parser.add_argument("--batch-size", type=int, default=64)
   parser.add_argument("--runs", type=int, default=3)
-  parser.add_argument("--matmul-dtypes", default="float32,bfloat16")
+  parser.add_argument("--precisions", default="float32,bf16-products,bfloat16")
   parser.add_argument("--peer", action="store_true")
   parser.add_argument("--out", default=None)
   args = parser.parse_args(argv)
   texts = squad.load_squad_mini().corpus.texts
-  matmul_dtypes = args.matmul_dtypes.split(",")
-  peaks = {dtype: common.matmul_peak_gflops(dtype) for dtype in matmul_dtypes}
+  precisions = args.precisions.split(",")
+  unknown = set(precisions) - set(PRECISIONS)
+  if unknown:
+    parser.error(f"--precisions: unknown {sorted(unknown)}; choose from {list(PRECISIONS)}")
+  peaks = {dtype: common.matmul_peak_gflops(dtype)
+           for dtype in dict.fromkeys(PRECISIONS[p][1] for p in precisions)}
   rows = []
   for max_length in map(int, args.max_lengths.split(",")):
-    ours = [bench_ours(texts, max_length, args.batch_size, args.runs, dtype)
-            for dtype in matmul_dtypes]
-    for row, dtype in zip(ours, matmul_dtypes):
-      row["fraction_of_matmul_peak"] = row["gflops_per_s"] / peaks[dtype]
+    ours = [bench_ours(texts, max_length, args.batch_size, args.runs, precision)
+            for precision in precisions]
+    for row, precision in zip(ours, precisions):
+      row["fraction_of_matmul_peak"] = row["gflops_per_s"] / peaks[PRECISIONS[precision][1]]
     rows += ours
     if args.peer:  # Speed-ups against the peer's default (float32).
       peer = bench_peer(texts, max_length, args.batch_size, args.runs, autocast=False)

@@ -3,10 +3,10 @@
 XLA:CPU allocates a program's scratch space on every run: ~3 GB for a train_de step at
 32 x (1 + 1) passages of 160 tokens. glibc serves allocations that large with a fresh mmap, so
 each step touches 3 GB of new pages (~900k page faults). One arena, no mmap and no trimming make
-later steps reuse the first steps' pages: 5-10% more queries/s, but the single arena fragments
-and the process keeps its high-water mark: peak RSS 14.7 GiB against 5.0 with glibc's defaults
-on that step (docs/benchmarks.md). Too much for a 12 GB Colab runtime or two jobs on a 24 GB
-machine, so it is off unless `ROCKETQA_KEEP_FREED_MEMORY=1`.
+later steps reuse the first steps' pages: 5-20% more queries/s (docs/benchmarks.md), but the
+single arena fragments and the process keeps its high-water mark: peak RSS 14.7 GiB against
+5.0 with glibc's defaults over 30 such steps. Too much for a 12 GB Colab runtime or two jobs on
+a 24 GB machine, so it is off unless `ROCKETQA_KEEP_FREED_MEMORY=1`.
 """
 
 from __future__ import annotations
