@@ -1,31 +1,37 @@
-"""Opt-in: keep freed host memory for reuse instead of returning it to the OS (glibc, Linux).
+"""Keep freed host memory for reuse instead of returning it to the OS (glibc, Linux), except
+while training.
 
-XLA:CPU allocates a program's scratch space on every run: ~3 GB for a train_de step at
-32 x (1 + 1) passages of 160 tokens. glibc serves allocations that large with a fresh mmap, so
-each step touches 3 GB of new pages (~900k page faults). One arena, no mmap and no trimming make
-later steps reuse the first steps' pages: 5-20% more queries/s (docs/benchmarks.md), but the
-single arena fragments and the process keeps its high-water mark: peak RSS 14.7 GiB against
-5.0 with glibc's defaults over 30 such steps. Too much for a 12 GB Colab runtime or two jobs on
-a 24 GB machine, so it is off unless `ROCKETQA_KEEP_FREED_MEMORY=1`.
+XLA:CPU allocates a program's scratch space on every run, and glibc serves allocations that
+large with a fresh mmap, so every run touches new pages: encoding 64 passages of 128 tokens
+spends a quarter of its time in page faults. One arena, no mmap and no trimming make each run
+reuse the last one's pages: encoding 1.3x faster (docs/benchmarks.md). Training is the
+exception: a train_de step's scratch (~3 GB at 32 x (1 + 1) passages of 160 tokens, a
+different size for each padded length) fragments the single heap, and 30 steps peaked at
+14.7 GiB against 5.0 with glibc's defaults. So `Trainer.train` runs inside
+`mmap_large_allocations()`: large blocks get their own mappings again, returned when freed.
+`ROCKETQA_RETURN_FREED_MEMORY=1` keeps glibc's defaults everywhere.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import os
 import sys
 
 log = logging.getLogger(__name__)
-ENABLE_ENV = "ROCKETQA_KEEP_FREED_MEMORY"  # Set to 1 to trade peak memory for speed.
+DISABLE_ENV = "ROCKETQA_RETURN_FREED_MEMORY"  # Set to 1 to keep glibc's defaults.
 _M_TRIM_THRESHOLD, _M_MMAP_MAX, _M_ARENA_MAX = -1, -4, -8  # From glibc's malloc.h.
+_DEFAULT_MMAP_MAX = 65536  # glibc's default M_MMAP_MAX.
+_mallopt = None  # Set once keep_freed_memory() has configured malloc.
 
 
 def keep_freed_memory() -> bool:
-  """With ROCKETQA_KEEP_FREED_MEMORY=1, configures glibc's malloc as above; True if it did.
-  Call it first thing in a process, before JAX starts its threads (each thread picks its arena
-  on its first allocation)."""
-  if os.environ.get(ENABLE_ENV) != "1" or not sys.platform.startswith("linux"):
+  """Configures glibc's malloc as above; True if it did. Call it first thing in a process,
+  before JAX starts its threads (each thread picks its arena on its first allocation)."""
+  global _mallopt
+  if os.environ.get(DISABLE_ENV) == "1" or not sys.platform.startswith("linux"):
     return False
   try:
     mallopt = ctypes.CDLL("libc.so.6").mallopt
@@ -36,4 +42,20 @@ def keep_freed_memory() -> bool:
       (_M_ARENA_MAX, 1), (_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, -1)))
   if not done:
     log.warning("mallopt refused a setting: freed host memory may go back to the OS")
+  _mallopt = mallopt if done else None
   return done
+
+
+@contextlib.contextmanager
+def mmap_large_allocations():
+  """Within: glibc's default for large blocks (a mapping each, unmapped when freed), so a
+  training loop's per-step scratch cannot fragment the heap. A no-op unless keep_freed_memory()
+  configured malloc."""
+  if _mallopt is None:
+    yield
+    return
+  _mallopt(_M_MMAP_MAX, _DEFAULT_MMAP_MAX)
+  try:
+    yield
+  finally:
+    _mallopt(_M_MMAP_MAX, 0)

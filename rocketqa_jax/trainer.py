@@ -26,6 +26,7 @@ import optax
 
 from rocketqa_jax import sharding
 from rocketqa_jax.checkpointing import Checkpoints
+from rocketqa_jax.host_memory import mmap_large_allocations
 from rocketqa_jax.data.sampler import BatchSampler
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,10 @@ class Trainer:
 
   def train(self, params) -> TrainState:
     """Runs to cfg.steps, resuming from the latest checkpoint when there is one."""
+    with mmap_large_allocations():  # Per-step scratch must not fragment the heap (host_memory).
+      return self._train(params)
+
+  def _train(self, params) -> TrainState:
     from tqdm.auto import tqdm
     cfg, signature = self.cfg, self.sampler.signature()
     self.workdir.mkdir(parents=True, exist_ok=True)
