@@ -2,9 +2,9 @@
 while training.
 
 XLA:CPU allocates a program's scratch space on every run, and glibc serves allocations that
-large with a fresh mmap, so every run touches new pages: encoding 64 passages of 128 tokens
-spends a quarter of its time in page faults. One arena, no mmap and no trimming make each run
-reuse the last one's pages: encoding 1.3x faster (docs/benchmarks.md). Training is the
+large with a fresh mmap, so every run faults in new pages. One arena, no mmap and no trimming
+make each run reuse the last one's pages: encoding at 128 tokens 1.3x faster (122-125 against
+94 passages/s, docs/benchmarks.md). Training is the
 exception: a train_de step's scratch (~3 GB at 32 x (1 + 1) passages of 160 tokens, a
 different size for each padded length) fragments the single heap, and 30 steps peaked at
 14.7 GiB against 5.0 with glibc's defaults. So `Trainer.train` runs inside
