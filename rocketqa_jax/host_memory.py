@@ -5,10 +5,12 @@ XLA:CPU allocates a program's scratch space on every run, and glibc serves alloc
 large with a fresh mmap, so every run faults in new pages. One arena, no mmap and no trimming
 make each run reuse the last one's pages: encoding at 128 tokens 1.3x faster (122-125 against
 94 passages/s, docs/benchmarks.md). Training is the
-exception: a train_de step's scratch (~3 GB at 32 x (1 + 1) passages of 160 tokens, a
-different size for each padded length) fragments the single heap, and 30 steps peaked at
-14.7 GiB against 5.0 with glibc's defaults. So `Trainer.train` runs inside
-`mmap_large_allocations()`: large blocks get their own mappings again, returned when freed.
+exception: a train_de step's scratch (~3 GB at 32 x (1 + 1) passages of 160 tokens) stops
+fitting where the last step's was once small allocations land there, and the heap grows by
+another scratch: 30 steps peaked at 14.7 GiB (steps dispatched ahead, as the trainer does) or
+8.2 GiB (one step at a time) against 4.9 with large blocks mmapped. So `Trainer.train` runs
+inside `mmap_large_allocations()`: large blocks get their own mappings again, returned when
+freed; that costs a fifth of a step (docs/design.md).
 `ROCKETQA_RETURN_FREED_MEMORY=1` keeps glibc's defaults everywhere.
 """
 
