@@ -120,15 +120,14 @@ def child_peer(steps: int, autocast: bool) -> dict:
           "loss": loss}
 
 
-def _run_child(flag: str, steps: int, devices: int, matmul_dtype: str = "float32") -> dict:
+def _run_child(flags: list[str], steps: int, devices: int = 1) -> dict:
   env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
          "JAX_PLATFORMS": "cpu"}
-  out = subprocess.run([sys.executable, __file__, flag, f"--steps={steps}",
-                        f"--matmul-dtypes={matmul_dtype}"],
+  out = subprocess.run([sys.executable, __file__, *flags, f"--steps={steps}"],
                        env=env, capture_output=True, text=True, check=False)
   result = next((line for line in out.stdout.splitlines() if line.startswith("RESULT ")), None)
   if result is None:
-    raise SystemExit(f"{flag} with {devices} devices failed:\n{out.stderr[-3000:]}")
+    raise SystemExit(f"{' '.join(flags)} with {devices} devices failed:\n{out.stderr[-3000:]}")
   return json.loads(result[len("RESULT "):])
 
 
@@ -144,19 +143,20 @@ def main(argv=None):
                       help="Repeat the whole comparison; the table shows medians.")
   parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
   parser.add_argument("--child-peer", action="store_true", help=argparse.SUPPRESS)
+  parser.add_argument("--autocast", action="store_true", help=argparse.SUPPRESS)
   args = parser.parse_args(argv)
   if args.child or args.child_peer:
     result = (child(args.steps, args.matmul_dtypes) if args.child
-              else child_peer(args.steps, autocast=args.matmul_dtypes == "bfloat16"))
+              else child_peer(args.steps, autocast=args.autocast))
     print("RESULT " + json.dumps(result))
     return
   runs = []  # Alternating ours and the peer, so machine noise hits both alike.
   for _ in range(args.runs):
-    runs.append([_run_child("--child", args.steps, n, dtype)
+    runs.append([_run_child(["--child", f"--matmul-dtypes={dtype}"], args.steps, n)
                  for n in map(int, args.devices.split(","))
                  for dtype in args.matmul_dtypes.split(",")]
-                + ([_run_child("--child-peer", args.steps, 1, "bfloat16"),
-                    _run_child("--child-peer", args.steps, 1)] if args.peer else []))
+                + ([_run_child(["--child-peer", "--autocast"], args.steps),
+                    _run_child(["--child-peer"], args.steps)] if args.peer else []))
   rows = [dict(r, queries_per_s=common.median([run[i]["queries_per_s"] for run in runs]),
                step_seconds=common.median([run[i]["step_seconds"] for run in runs]))
           for i, r in enumerate(runs[0])]

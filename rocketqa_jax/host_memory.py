@@ -27,6 +27,7 @@ DISABLE_ENV = "ROCKETQA_RETURN_FREED_MEMORY"  # Set to 1 to keep glibc's default
 _M_TRIM_THRESHOLD, _M_MMAP_MAX, _M_ARENA_MAX = -1, -4, -8  # From glibc's malloc.h.
 _DEFAULT_MMAP_MAX = 65536  # glibc's default M_MMAP_MAX.
 _mallopt = None  # Set once keep_freed_memory() has configured malloc.
+_mmap_depth = 0  # Open mmap_large_allocations() blocks.
 
 
 def keep_freed_memory() -> bool:
@@ -53,11 +54,15 @@ def mmap_large_allocations():
   """Within: glibc's default for large blocks (a mapping each, unmapped when freed), so a
   training loop's per-step scratch cannot fragment the heap. A no-op unless keep_freed_memory()
   configured malloc."""
+  global _mmap_depth
   if _mallopt is None:
     yield
     return
+  _mmap_depth += 1
   _mallopt(_M_MMAP_MAX, _DEFAULT_MMAP_MAX)
   try:
     yield
   finally:
-    _mallopt(_M_MMAP_MAX, 0)
+    _mmap_depth -= 1
+    if not _mmap_depth:  # Only the outermost exit: nested blocks keep mmap on.
+      _mallopt(_M_MMAP_MAX, 0)
