@@ -36,9 +36,8 @@ def time_train_steps(config, steps: int):
   """The real train_de setup on SQuAD-mini's labeled questions: (seconds of the first, compiling
   step; seconds of each of `steps` later steps; the last step's metrics)."""
   import jax
-  from rocketqa_jax import host_memory, stages
-  # As Trainer.train: large blocks mmapped while training (rocketqa_jax/host_memory.py).
-  with tempfile.TemporaryDirectory() as workdir, host_memory.mmap_large_allocations():
+  from rocketqa_jax import stages
+  with tempfile.TemporaryDirectory() as workdir:
     data = stages.load_data(config)
     run = stages.setup_train_de(config, pathlib.Path(workdir), data,
                                 stages.labeled_examples(data))

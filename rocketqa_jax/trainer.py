@@ -26,7 +26,6 @@ import optax
 
 from rocketqa_jax import sharding
 from rocketqa_jax.checkpointing import Checkpoints
-from rocketqa_jax.host_memory import mmap_large_allocations
 from rocketqa_jax.data.sampler import BatchSampler
 
 log = logging.getLogger(__name__)
@@ -115,10 +114,6 @@ class Trainer:
 
   def train(self, params) -> TrainState:
     """Runs to cfg.steps, resuming from the latest checkpoint when there is one."""
-    with mmap_large_allocations():  # Per-step scratch must not fragment the heap (host_memory).
-      return self._train(params)
-
-  def _train(self, params) -> TrainState:
     from tqdm.auto import tqdm
     cfg, signature = self.cfg, self.sampler.signature()
     self.workdir.mkdir(parents=True, exist_ok=True)
@@ -136,6 +131,7 @@ class Trainer:
     try:
       for step in range(start, cfg.steps):
         state, metrics = self.step_fn(state, self.batch(step))
+        jax.block_until_ready(metrics)  # One step in flight: see host_memory.py.
         checkpoints.save(step + 1, state, signature, force=step + 1 == cfg.steps)
         if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
           metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}

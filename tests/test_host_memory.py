@@ -23,8 +23,8 @@ print(json.dumps({"kept": kept, "runs": runs}))
 """
 
 
-def _run(env, script=SCRIPT):
-  out = run_python(["-c", script], env=env)
+def _run(env):
+  out = run_python(["-c", SCRIPT], env=env)
   assert out.returncode == 0, out.stderr[-2000:]
   return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -41,38 +41,3 @@ def test_pages_are_reused_unless_disabled():
   assert default_faults > 15_000 and kept_faults < 0.05 * default_faults, (default, kept)
   assert kept["runs"][-1][1] < 3 * default["runs"][-1][1], (default, kept)  # Peak RSS bounded.
 
-
-
-HEAP_GROWTH = """
-import ctypes, json, sys
-from rocketqa_jax.host_memory import keep_freed_memory, mmap_large_allocations
-kept = keep_freed_memory()
-import jax, jax.numpy as jnp
-
-class MallInfo2(ctypes.Structure):
-  _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd",
-              "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
-mallinfo2 = ctypes.CDLL("libc.so.6").mallinfo2
-mallinfo2.restype = MallInfo2
-f = jax.jit(lambda x: (jnp.sin(x) @ jnp.cos(x)).sum())
-f(jnp.ones((512, 512))).block_until_ready()  # Compile-time and small allocations first.
-big = jnp.ones((4096, 4096))  # 64 MB temporaries, larger than any free block so far.
-nested = sys.argv[1] == "nested"
-if nested:
-  outer = mmap_large_allocations(); outer.__enter__()
-  with mmap_large_allocations():  # Its exit must leave mmap on for the outer block.
-    pass
-before = mallinfo2().arena
-f(big).block_until_ready()
-print(json.dumps({"kept": kept, "heap_growth": mallinfo2().arena - before}))
-"""
-
-
-def test_large_blocks_leave_the_heap_inside_mmap_large_allocations_even_after_a_nested_one():
-  plain = run_python(["-c", HEAP_GROWTH, "plain"])
-  nested = run_python(["-c", HEAP_GROWTH, "nested"])
-  assert plain.returncode == 0 and nested.returncode == 0, (plain.stderr + nested.stderr)[-2000:]
-  plain, nested = (json.loads(out.stdout.strip().splitlines()[-1]) for out in (plain, nested))
-  assert plain["kept"] and nested["kept"]
-  # Kept: the heap grows by the 64 MB temporaries; inside the block they are mapped apart.
-  assert plain["heap_growth"] > 48 * 2**20 and nested["heap_growth"] < 8 * 2**20, (plain, nested)
