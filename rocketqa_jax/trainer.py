@@ -128,10 +128,12 @@ class Trainer:
     bar = tqdm(initial=start, total=cfg.steps, desc="train", unit="step", dynamic_ncols=True,
                disable=jax.process_index() != 0)
     last_time, last_step, skipped = time.perf_counter(), start, int(state.skipped)
+    on_cpu = jax.default_backend() == "cpu"  # Accelerators: steps stay queued ahead.
     try:
       for step in range(start, cfg.steps):
         state, metrics = self.step_fn(state, self.batch(step))
-        jax.block_until_ready(metrics)  # One step in flight: see host_memory.py.
+        if on_cpu:  # One step in flight, so freed host memory is reused (host_memory.py).
+          jax.block_until_ready(metrics)
         checkpoints.save(step + 1, state, signature, force=step + 1 == cfg.steps)
         if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
           metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
