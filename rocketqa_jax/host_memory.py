@@ -4,7 +4,7 @@ XLA:CPU allocates a program's scratch space on every run, and glibc serves alloc
 large with a fresh mmap, so every run faults in new pages. One arena, no mmap and no trimming
 make each run reuse the last one's pages: encoding at 128 tokens 1.3x faster (122-125 against
 94 passages/s, docs/benchmarks.md), and a training step 1.15-1.3x. Training must run one step
-at a time (`Trainer.train` waits for each): a train_de step's ~3 GB scratch is freed and
+at a time (on CPU `Trainer.train` waits for each): a train_de step's ~3 GB scratch is freed and
 reused every step, and with steps dispatched ahead the single heap fragmented (30 steps peaked
 at 14.7 GiB); one at a time it grows once, to about two scratches (8.3 GiB over 142 steps with
 checkpoints, against 4.9 with glibc's defaults).
