@@ -40,4 +40,3 @@ def test_pages_are_reused_unless_disabled():
   kept_faults = sum(faults for faults, _ in kept["runs"][-3:])
   assert default_faults > 15_000 and kept_faults < 0.05 * default_faults, (default, kept)
   assert kept["runs"][-1][1] < 3 * default["runs"][-1][1], (default, kept)  # Peak RSS bounded.
-
