@@ -91,8 +91,6 @@ def get_config(arg=None):
   # RocketQA scores with a plain dot product (scale 1). Our MiniLM embeddings are unit length,
   # so cosine scores in [-1, 1] need a temperature: 20, as sentence-transformers uses.
   config.train.score_scale = 20.0
-  # Also the passage-to-query softmax (each positive against the batch's queries), averaged in.
-  config.train.symmetric_loss = False
   # RocketQA has separate query and passage towers; with 1,948 questions one shared tower did
   # better on the dev split (train_de0 MRR@10 0.7211 against 0.7147; docs/benchmarks.md).
   config.train.shared_towers = True

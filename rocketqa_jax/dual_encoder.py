@@ -39,11 +39,10 @@ class DualEncoder:
                  rngs=None if rng is None else {"dropout": rng})
 
   def loss(self, params: dict, batch: dict, rng, *, mesh: Mesh, negatives: str,
-           scale: float = 1.0, symmetric: bool = False):
+           scale: float = 1.0):
     """(loss, metrics) over the global batch (see losses.py for the layout)."""
     q_rng, p_rng = jax.random.split(rng) if rng is not None else (None, None)
     q = self.embed(params, "query", batch["query"], q_rng)
     p = self.embed(params, "passage", batch["passage"], p_rng)
     return sharded_contrastive_loss(mesh, q, p, batch["query_positive_ids"],
-                                    batch["passage_ids"], negatives=negatives, scale=scale,
-                                    symmetric=symmetric)
+                                    batch["passage_ids"], negatives=negatives, scale=scale)

@@ -85,8 +85,7 @@ def setup_train_de(config, workdir: pathlib.Path, data: datasets.RetrievalData,
   sampler = BatchSampler(examples, queries, passages, global_batch=c.global_batch,
                          hard_negatives=hard_negatives, num_devices=mesh.size, seed=config.seed)
   de = DualEncoder(model, pooling=m.pooling, normalize=m.normalize, shared=c.shared_towers)
-  loss_fn = functools.partial(de.loss, mesh=mesh, negatives=c.negatives, scale=c.score_scale,
-                              symmetric=c.symmetric_loss)
+  loss_fn = functools.partial(de.loss, mesh=mesh, negatives=c.negatives, scale=c.score_scale)
   if init_towers is None:
     params = de.init_params(tower_params)
   else:

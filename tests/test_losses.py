@@ -59,33 +59,6 @@ def test_cross_batch_loss_and_grads_equal_global_reference(hard):
   np.testing.assert_allclose(metrics["negatives_per_query"], expected_negatives, rtol=1e-6)
 
 
-def test_symmetric_loss_adds_the_passage_to_query_direction():
-  """(query->passage + passage->query) / 2, where each query's positive is scored against every
-  query of the global batch and another query labeling the same passage is masked."""
-  hard = 1
-  q, p, q_pos, p_ids = _inputs(hard, seed=2)
-  m = B * (1 + hard)
-  own = np.array([(g // B) * m + g % B for g in range(len(q))])  # Global rows of the positives.
-
-  def reference(q, p):
-    scores = p[own] @ q.T
-    asks = (q_pos[None, :, :] == p_ids[own][:, None, None]).any(-1)
-    mask = asks & ~np.eye(len(q), dtype=bool)
-    assert mask.sum() == 1  # Query 4's second positive is query 6 * B's passage.
-    logp = jax.nn.log_softmax(jnp.where(mask, -jnp.inf, scores), axis=-1)
-    backward = -jnp.diagonal(logp).mean()
-    return (reference_loss(q, p, q_pos, p_ids, m)[0] + backward) / 2
-
-  mesh = make_mesh()
-  sharded = lambda q, p: sharded_contrastive_loss(mesh, q, p, q_pos, p_ids, negatives="cross_batch",
-                                                  symmetric=True)[0]
-  loss, grads = jax.jit(jax.value_and_grad(sharded, argnums=(0, 1)))(q, p)
-  ref_loss, ref_grads = jax.value_and_grad(reference, argnums=(0, 1))(q, p)
-  np.testing.assert_allclose(loss, ref_loss, rtol=1e-5)
-  for g, r in zip(grads, ref_grads):
-    np.testing.assert_allclose(g, r, rtol=1e-5, atol=1e-7)
-
-
 def test_in_batch_loss_is_the_mean_of_per_device_losses():
   hard = 1
   q, p, q_pos, p_ids = _inputs(hard, seed=1)
