@@ -17,7 +17,7 @@ import pathlib
 import jax
 import numpy as np
 
-from rocketqa_jax import artifacts
+from rocketqa_jax import artifacts, distributed
 from rocketqa_jax.data.types import Corpus
 from rocketqa_jax.encoder import Encoder
 
@@ -87,4 +87,5 @@ def corpus_embeddings(encoder: Encoder, corpus: Corpus, directory: str | os.Path
   """encode_corpus, then every shard loaded: what mining, eval and search search over."""
   encode_corpus(encoder, corpus, directory, use_titles=use_titles, shard_size=shard_size,
                 progress=progress)
+  distributed.barrier("corpus shards encoded")  # Other processes' shards.
   return load_corpus_embeddings(directory)

@@ -24,3 +24,11 @@ def initialize() -> None:
                                process_id=int(os.environ[PROCESS_ID_ENV]))
   elif os.environ.get(AUTO_ENV) == "1":
     jax.distributed.initialize()
+
+
+def barrier(name: str) -> None:
+  """Every process waits here for the others, so what one process wrote (process 0's exported
+  towers, another process's corpus shards) is on disk before anyone reads it."""
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils
+    multihost_utils.sync_global_devices(name)

@@ -46,6 +46,7 @@ def main(argv):
     log.info("stage %s", stage)
     start = time.perf_counter()
     STAGES[stage](config, workdir)
+    distributed.barrier(f"stage {stage}")
     seconds[stage] = time.perf_counter() - start
     if jax.process_index() == 0:  # One line per stage run (a skipped stage takes ~0 s).
       with (workdir / "timings.jsonl").open("a") as f:

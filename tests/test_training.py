@@ -136,7 +136,11 @@ def test_two_processes_equal_one_process_with_four_devices(tmp_path):
   ok = run_python([*MAIN, f"--workdir={single}", "--config.train.steps=3", exact], devices=4)
   assert ok.returncode == 0, ok.stderr[-3000:]
   port = _free_port()
-  procs = [run_python([*MAIN, f"--workdir={multi}", "--config.train.steps=3", exact], devices=2,
+  # Then mine0: process 1 must wait for process 0's exported towers, and each process encodes
+  # its own corpus shards (5 of 500 passages) and must wait for the other's before searching.
+  then_mine = ["--config.stages=train_de0,mine0", "--config.eval.shard_size=500"]
+  procs = [run_python([*MAIN, f"--workdir={multi}", "--config.train.steps=3", exact, *then_mine],
+                      devices=2,
                       log=tmp_path / f"process{i}.log",
                       env={"ROCKETQA_COORDINATOR": f"127.0.0.1:{port}",
                            "ROCKETQA_NUM_PROCESSES": "2", "ROCKETQA_PROCESS_ID": str(i)})
@@ -153,3 +157,7 @@ def test_two_processes_equal_one_process_with_four_devices(tmp_path):
   assert a.keys() == b.keys()
   diff = np.concatenate([np.abs(a[k] - b[k]).ravel() for k in a])
   assert diff.max() < 1e-5 and (diff > 1e-7).mean() < 1e-4, (diff.max(), (diff > 1e-7).sum())
+  shards = sorted(p.name for p in (multi / "embeddings" / "train_de0").glob("shard-*"))
+  assert shards == [f"shard-{s:05d}-of-00005.npz" for s in range(5)]
+  candidates = (multi / "mine0" / "candidates.jsonl").read_text().splitlines()
+  assert len(candidates) == 1948 and all(len(json.loads(c)["passage_ids"]) == 10 for c in candidates)
