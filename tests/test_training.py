@@ -137,11 +137,10 @@ def test_two_processes_equal_one_process_with_four_devices(tmp_path):
   assert ok.returncode == 0, ok.stderr[-3000:]
   port = _free_port()
   # Then mine0: process 1 must wait for process 0's exported towers, and each process encodes
-  # its own corpus shards (5 of 500 passages) and must wait for the other's before searching.
+  # its own corpus shards (5 shards of up to 500 passages) and must wait for the other's.
   then_mine = ["--config.stages=train_de0,mine0", "--config.eval.shard_size=500"]
   procs = [run_python([*MAIN, f"--workdir={multi}", "--config.train.steps=3", exact, *then_mine],
-                      devices=2,
-                      log=tmp_path / f"process{i}.log",
+                      devices=2, log=tmp_path / f"process{i}.log",
                       env={"ROCKETQA_COORDINATOR": f"127.0.0.1:{port}",
                            "ROCKETQA_NUM_PROCESSES": "2", "ROCKETQA_PROCESS_ID": str(i)})
            for i in range(2)]
@@ -160,4 +159,5 @@ def test_two_processes_equal_one_process_with_four_devices(tmp_path):
   shards = sorted(p.name for p in (multi / "embeddings" / "train_de0").glob("shard-*"))
   assert shards == [f"shard-{s:05d}-of-00005.npz" for s in range(5)]
   candidates = (multi / "mine0" / "candidates.jsonl").read_text().splitlines()
-  assert len(candidates) == 1948 and all(len(json.loads(c)["passage_ids"]) == 10 for c in candidates)
+  assert len(candidates) == 1948
+  assert all(len(json.loads(c)["passage_ids"]) == 10 for c in candidates)
