@@ -118,7 +118,7 @@ def get_config(arg=None):
   # A longer-trained M_C labels better: on the dev split (docs/benchmarks.md, sixth round) 0.8
   # epoch with one negative gave 2,853 pseudo-labels at precision 0.860 and train_de2 MRR@10
   # 0.7631; 1.2 epochs with 2 negatives 1,935 at 0.928 and 0.7709 (121 steps); 1.6 with 2,
-  # 2,096 at 0.927 and 0.7720, but its demo took 31.5 minutes.
+  # 2,096 at 0.927 and 0.7720, but its demo took 31.5 minutes. Eval demo: 0.7890 (27 minutes).
   config.ce.epochs = 1.2
   config.ce.global_batch = 16  # Questions per step; each brings 1 positive + ce.negatives.
   # RocketQA on NQ: one non-answer passage per positive; MS MARCO: 4.
