@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 import jax
+from jax.experimental import multihost_utils
 
 COORDINATOR_ENV = "ROCKETQA_COORDINATOR"  # host:port of process 0.
 NUM_PROCESSES_ENV = "ROCKETQA_NUM_PROCESSES"
@@ -30,5 +31,4 @@ def barrier(name: str) -> None:
   """Every process waits here for the others, so what one process wrote (process 0's exported
   towers, another process's corpus shards) is on disk before anyone reads it."""
   if jax.process_count() > 1:
-    from jax.experimental import multihost_utils
     multihost_utils.sync_global_devices(name)
