@@ -18,10 +18,13 @@ keep_freed_memory()
 
 def machine() -> dict:
   import jax
+  from rocketqa_jax import matmul
   cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
               if line.startswith("model name")), platform.processor())
   return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-          "jax": jax.__version__, "devices": [str(d) for d in jax.devices()]}
+          "jax": jax.__version__, "devices": [str(d) for d in jax.devices()],
+          "cpu_bfloat16_flags": sorted(matmul.cpu_flags() & set(matmul.CPU_BFLOAT16_FLAGS)),
+          "auto_matmul_dtype": matmul.resolve_dtype("auto")}
 
 
 def timed_runs(fn, runs: int) -> tuple[float, list[float]]:

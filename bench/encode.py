@@ -12,7 +12,9 @@ LayerNorm statistics stay float32), what autocast does. --peer also times
 sentence-transformers (PyTorch) on the same texts when it is importable (pip install
 torch==2.13.0 sentence-transformers), in float32 (its default) and under
 torch.autocast(bfloat16) (oneDNN's bfloat16 kernels, bfloat16 activations: the peer's
-counterpart of our bfloat16 rows).
+counterpart of our bfloat16 rows). --peer-autocast=auto (the default) times the autocast row
+only on CPUs with native bfloat16 (AMX / AVX-512 BF16): on an AVX2 CPU torch's bfloat16
+products are hundreds of times slower than float32 ones, hours for this corpus.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import numpy as np
 
 import common
 import rocketqa_jax
+from rocketqa_jax import matmul
 from rocketqa_jax.data import squad
 
 
@@ -85,6 +88,7 @@ def main(argv=None):
   parser.add_argument("--runs", type=int, default=3)
   parser.add_argument("--precisions", default="float32,bf16-products,bfloat16")
   parser.add_argument("--peer", action="store_true")
+  parser.add_argument("--peer-autocast", choices=["auto", "yes", "no"], default="auto")
   parser.add_argument("--out", default=None)
   args = parser.parse_args(argv)
   texts = squad.load_squad_mini().corpus.texts
@@ -94,6 +98,10 @@ def main(argv=None):
     parser.error(f"--precisions: unknown {sorted(unknown)}; choose from {list(PRECISIONS)}")
   peaks = {dtype: common.matmul_peak_gflops(dtype)
            for dtype in dict.fromkeys(PRECISIONS[p][1] for p in precisions)}
+  autocast = {"yes": True, "no": False, "auto": matmul.has_fast_bfloat16()}[args.peer_autocast]
+  if args.peer and not autocast:
+    print("peer under autocast(bfloat16): not timed (this CPU has no native bfloat16; "
+          "--peer-autocast=yes forces it)")
   rows = []
   for max_length in map(int, args.max_lengths.split(",")):
     ours = [bench_ours(texts, max_length, args.batch_size, args.runs, precision)
@@ -105,9 +113,11 @@ def main(argv=None):
       peer = bench_peer(texts, max_length, args.batch_size, args.runs, autocast=False)
       for row in ours:
         row["speedup_vs_peer"] = row["passages_per_s"] / peer["passages_per_s"]
-      peer_bf16 = bench_peer(texts, max_length, args.batch_size, args.runs, autocast=True)
-      peer_bf16["speedup_vs_peer"] = peer_bf16["passages_per_s"] / peer["passages_per_s"]
-      rows += [peer, peer_bf16]
+      rows.append(peer)
+      if autocast:
+        peer_bf16 = bench_peer(texts, max_length, args.batch_size, args.runs, autocast=True)
+        peer_bf16["speedup_vs_peer"] = peer_bf16["passages_per_s"] / peer["passages_per_s"]
+        rows.append(peer_bf16)
   print(f"\n{len(texts)} SQuAD paragraphs, batch {args.batch_size}, median of {args.runs} runs; "
         "matmul peak (GFLOP/s, float32 sums): "
         + ", ".join(f"{dtype} inputs {peak:.0f}" for dtype, peak in peaks.items()))

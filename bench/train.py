@@ -11,8 +11,9 @@ peak RSS; --matmul-dtypes are the products' input types (bfloat16: mixed precisi
 rocketqa_jax/matmul.py; the demo's setting). --peer adds sentence-transformers'
 MultipleNegativesRankingLoss on the same model, data and shape, in float32 (its default; the
 ratios are against it) and under torch.autocast(bfloat16) (needs torch: `pip install
-torch==2.13.0 sentence-transformers`), each in its own process; --runs repeats the whole
-comparison, alternating, and reports medians.
+torch==2.13.0 sentence-transformers`), each in its own process; the autocast row only on CPUs
+with native bfloat16 unless --peer-autocast=yes (on AVX2, torch's bfloat16 products crawl);
+--runs repeats the whole comparison, alternating, and reports medians.
 """
 
 from __future__ import annotations
@@ -62,7 +63,9 @@ def child(steps: int, matmul_dtype: str) -> dict:
   config.train.query_max_length, config.train.passage_max_length = 32, 128
   first, times, metrics = time_train_steps(config, steps)
   seconds = common.median(times)
-  return {"system": f"rocketqa_jax (products {matmul_dtype})", "devices": jax.device_count(),
+  from rocketqa_jax.matmul import resolve_dtype
+  return {"system": f"rocketqa_jax (products {resolve_dtype(matmul_dtype)})",
+          "devices": jax.device_count(),
           "queries_per_s": config.train.global_batch / seconds, "step_seconds": seconds,
           "first_step_seconds": first, "peak_rss_gib": resource.getrusage(
               resource.RUSAGE_SELF).ru_maxrss / 2**20, "loss": float(metrics["loss"])}
@@ -138,6 +141,7 @@ def main(argv=None):
   parser.add_argument("--out", default=None)
   parser.add_argument("--peer", action="store_true",
                       help="Also sentence-transformers (needs torch), in its own process.")
+  parser.add_argument("--peer-autocast", choices=["auto", "yes", "no"], default="auto")
   parser.add_argument("--runs", type=int, default=1,
                       help="Repeat the whole comparison; the table shows medians.")
   parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -149,13 +153,15 @@ def main(argv=None):
               else child_peer(args.steps, autocast=args.autocast))
     print("RESULT " + json.dumps(result))
     return
+  from rocketqa_jax import matmul
+  autocast = {"yes": True, "no": False, "auto": matmul.has_fast_bfloat16()}[args.peer_autocast]
+  peers = ([["--child-peer", "--autocast"]] if autocast else []) + [["--child-peer"]]
   runs = []  # Alternating ours and the peer, so machine noise hits both alike.
   for _ in range(args.runs):
     runs.append([_run_child(["--child", f"--matmul-dtypes={dtype}"], args.steps, n)
                  for n in map(int, args.devices.split(","))
                  for dtype in args.matmul_dtypes.split(",")]
-                + ([_run_child(["--child-peer", "--autocast"], args.steps),
-                    _run_child(["--child-peer"], args.steps)] if args.peer else []))
+                + ([_run_child(flags, args.steps) for flags in peers] if args.peer else []))
   rows = [dict(r, queries_per_s=common.median([run[i]["queries_per_s"] for run in runs]),
                step_seconds=common.median([run[i]["step_seconds"] for run in runs]))
           for i, r in enumerate(runs[0])]

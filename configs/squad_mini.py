@@ -50,9 +50,10 @@ def get_config(arg=None):
   config.model.dtype = "float32"  # Compute dtype: float32 | bfloat16.
   config.model.param_dtype = "float32"
   # The inputs of every matrix product: bfloat16 rounds them and accumulates in float32 (a TPU's
-  # default precision; on this CPU, AMX kernels: a training step 2.3x faster, see
-  # docs/benchmarks.md); float32 is exact.
-  config.model.matmul_dtype = "bfloat16"
+  # default precision; on a CPU with AMX, a training step 2.3x faster); float32 is exact, and
+  # faster on CPUs without native bfloat16 (AVX2: encoding 1.3x). "auto" picks bfloat16 on TPUs,
+  # Ampere+ GPUs and AMX / AVX-512 BF16 CPUs, float32 elsewhere (docs/benchmarks.md).
+  config.model.matmul_dtype = "auto"
   config.model.remat = False
 
   config.tokenizer = ml_collections.ConfigDict()

@@ -49,7 +49,7 @@ def validate(config) -> None:
   check("model.pooling", config.model.pooling, POOLING_MODES)
   check("model.dtype", config.model.dtype, DTYPES)
   check("model.param_dtype", config.model.param_dtype, DTYPES)
-  check("model.matmul_dtype", config.model.matmul_dtype, DTYPES)
+  check("model.matmul_dtype", config.model.matmul_dtype, (*DTYPES, "auto"))
   check("train.negatives", config.train.negatives, NEGATIVE_MODES)
   check("ce.loss", config.ce.loss, LOSSES)
   check("ce.pooling", config.ce.pooling, POOLING_MODES)

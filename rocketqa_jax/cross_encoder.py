@@ -18,7 +18,7 @@ import numpy as np
 import optax
 import safetensors.numpy
 
-from rocketqa_jax import hf_checkpoint
+from rocketqa_jax import hf_checkpoint, matmul
 from rocketqa_jax.bert import BertConfig, BertModel, Dropout
 from rocketqa_jax.encoder import BatchedModel, as_dtype, load_params
 from rocketqa_jax.pooling import pool
@@ -147,8 +147,8 @@ def load_cross_encoder(directory: str | os.PathLike, *, max_length: int = 160,
   head = {"kernel": tensors["classifier.weight"].T, "bias": tensors["classifier.bias"]}
   head_config = directory / HEAD_CONFIG
   pooling = json.loads(head_config.read_text())["pooling"] if head_config.exists() else "cls"
-  model = CrossEncoder(config, dtype=as_dtype(dtype), matmul_dtype=as_dtype(matmul_dtype),
-                       pooling=pooling)
+  model = CrossEncoder(config, dtype=as_dtype(dtype), pooling=pooling,
+                       matmul_dtype=as_dtype(matmul.resolve_dtype(matmul_dtype)))
   tokenizer = Tokenizer.from_pretrained(directory, passage_max_length=max_length)
   return CrossEncoderScorer(model, {"bert": bert, "classifier": head}, tokenizer,
                             max_length=max_length, batch_size=batch_size)

@@ -12,7 +12,7 @@ from typing import Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-from rocketqa_jax import hf_checkpoint, sharding
+from rocketqa_jax import hf_checkpoint, matmul, sharding
 from rocketqa_jax.bert import BertConfig, BertModel
 from rocketqa_jax.pooling import l2_normalize, pool
 from rocketqa_jax.tokenization import Batch, Tokenizer
@@ -155,7 +155,8 @@ def load_encoder(name_or_path: str | os.PathLike = "all-MiniLM-L6-v2", *,
   Pooling, normalization and passage max length default to the checkpoint's
   sentence-transformers settings when it has them, else to [CLS], no normalization and 256.
   `dtype` is the compute dtype, `param_dtype` the weights', `matmul_dtype` the products' inputs
-  (bfloat16: mixed precision, see matmul.py); `remat` recomputes each layer in the backward pass
+  (bfloat16: mixed precision, see matmul.py; "auto": bfloat16 where this machine multiplies it
+  natively); `remat` recomputes each layer in the backward pass
   (training memory). `random_init` keeps the tokenizer but initializes the weights (with `config_overrides` applied
   to the architecture, e.g. num_hidden_layers=2): tiny models for tests.
   """
@@ -178,7 +179,7 @@ def load_tower(name_or_path, *, dtype: str = "float32", param_dtype: str = "floa
   model_dir = hf_checkpoint.resolve_model_dir(name_or_path)
   config = hf_checkpoint.load_config(model_dir, **config_overrides)
   model = BertModel(config, dtype=as_dtype(dtype), param_dtype=as_dtype(param_dtype),
-                    matmul_dtype=as_dtype(matmul_dtype), remat=remat)
+                    matmul_dtype=as_dtype(matmul.resolve_dtype(matmul_dtype)), remat=remat)
   params = init_params(model, seed) if random_init else load_params(model, model_dir)
   return model_dir, model, jax.device_get(params)
 

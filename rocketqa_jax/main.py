@@ -13,7 +13,7 @@ from absl import app, flags
 from absl import logging as absl_logging
 from ml_collections import config_flags
 
-from rocketqa_jax import artifacts, config_lib, distributed, stages
+from rocketqa_jax import artifacts, config_lib, distributed, matmul, stages
 from rocketqa_jax.host_memory import keep_freed_memory
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py[:arg]).",
@@ -41,6 +41,9 @@ def main(argv):
   workdir = pathlib.Path(_WORKDIR.value)
   artifacts.write_text_atomic(workdir / "config.json", config.to_json_best_effort(indent=2))
   log = logging.getLogger("rocketqa_jax")
+  log.info("matrix products in %s (model.matmul_dtype=%s, %s)",
+           matmul.resolve_dtype(config.model.matmul_dtype), config.model.matmul_dtype,
+           jax.devices()[0].device_kind)
   seconds = {}
   for stage in config_lib.stages(config):
     log.info("stage %s", stage)

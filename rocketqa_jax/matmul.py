@@ -3,7 +3,9 @@
 What a TPU does for a float32 matmul at default precision, made explicit so other chips do it
 too: both operands are rounded to bfloat16, products accumulate and come out in float32. On
 CPUs with AMX (Sapphire Rapids and later) XLA:CPU then runs the product in XNNPACK/YNNPACK's
-bfloat16 kernels, 2-7x the float32 rate (docs/benchmarks.md). The gradient products get the
+bfloat16 kernels, 2-7x the float32 rate (docs/benchmarks.md); on CPUs without native bfloat16
+(AVX2) the same products are slower than float32 ones, so configs say "auto" and
+`resolve_dtype` picks per machine. The gradient products get the
 same treatment through a custom VJP (differentiating the forward would give float32 x bfloat16
 products, which run at the float32 rate): the incoming cotangent is rounded to bfloat16 too, as
 in any bfloat16 mixed-precision training. Everything around the products (softmax, LayerNorm,
@@ -13,9 +15,46 @@ residuals, the optimizer) stays in the model's dtype.
 from __future__ import annotations
 
 import functools
+import pathlib
 
 import jax
 import jax.numpy as jnp
+
+# x86 CPU flags of native bfloat16 products: AMX tiles (Sapphire Rapids and later; measured
+# here, docs/benchmarks.md) and AVX-512 BF16 dot products (Cooper Lake, Zen 4; not measured).
+CPU_BFLOAT16_FLAGS = ("amx_bf16", "avx512_bf16")
+
+
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> set[str]:
+  """The CPU's feature flags as Linux lists them; empty where there is no /proc/cpuinfo."""
+  try:
+    text = pathlib.Path(cpuinfo).read_text()
+  except OSError:
+    return set()
+  return {f for line in text.splitlines() if line.startswith("flags")
+          for f in line.split(":", 1)[1].split()}
+
+
+def has_fast_bfloat16(device: jax.Device | None = None, cpuinfo: str = "/proc/cpuinfo") -> bool:
+  """Whether `device` (default: the first) multiplies bfloat16 faster than float32: TPUs, GPUs
+  from compute capability 8.0 (Ampere) and CPUs with AMX or AVX-512 BF16. Elsewhere (an AVX2
+  CPU: most laptops, many cloud and Colab CPUs) XLA converts bfloat16 to float32 around a float32
+  kernel, and a bfloat16 product is slower than a float32 one (0.7x here, docs/benchmarks.md)."""
+  device = device or jax.devices()[0]
+  if device.platform == "tpu":
+    return True
+  if device.platform == "gpu":
+    capability = getattr(device, "compute_capability", "0")
+    return float(capability) >= 8.0
+  return bool(cpu_flags(cpuinfo) & set(CPU_BFLOAT16_FLAGS))
+
+
+def resolve_dtype(name: str) -> str:
+  """A products' input type by name: "auto" is "bfloat16" where `has_fast_bfloat16()`, else
+  "float32"; other names pass through."""
+  if name == "auto":
+    return "bfloat16" if has_fast_bfloat16() else "float32"
+  return name
 
 
 def einsum(spec: str, a: jax.Array, b: jax.Array, dtype=None) -> jax.Array:

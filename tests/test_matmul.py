@@ -59,3 +59,21 @@ def test_dense_layer_keeps_its_dtype_and_odd_row_counts_work():
     np.testing.assert_allclose(grads["params"]["kernel"], exact["params"]["kernel"], rtol=0.01)
   with pytest.raises(ValueError, match="kernel"):
     matmul.dot_general(jnp.bfloat16)(x, x, (((0,), (0,)), ((), ())))
+
+
+@pytest.mark.parametrize("flags,expected", [
+    ("fpu sse avx avx2 fma", "float32"),  # An AVX2 CPU (this project's AMD EPYC machines).
+    ("avx2 avx512f avx512_bf16", "bfloat16"),  # Cooper Lake, Zen 4.
+    ("avx2 avx512f amx_bf16 amx_tile", "bfloat16"),  # Sapphire Rapids.
+])
+def test_auto_picks_bfloat16_only_where_the_cpu_multiplies_it(tmp_path, monkeypatch, flags,
+                                                              expected):
+  cpuinfo = tmp_path / "cpuinfo"
+  cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n\nprocessor\t: 1\nflags\t\t: {flags}\n")
+  cpu = jax.devices("cpu")[0]
+  assert matmul.has_fast_bfloat16(cpu, str(cpuinfo)) == (expected == "bfloat16")
+  assert not matmul.has_fast_bfloat16(cpu, str(tmp_path / "missing"))  # No /proc: float32.
+  monkeypatch.setattr(matmul, "cpu_flags", lambda cpuinfo="": set(flags.split()))
+  assert matmul.resolve_dtype("auto") == expected
+  assert matmul.resolve_dtype("float32") == "float32"
+  assert matmul.resolve_dtype("bfloat16") == "bfloat16"
