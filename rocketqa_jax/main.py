@@ -5,6 +5,7 @@ Overrides: --config.model.dtype=bfloat16; config arguments: --config=configs/x.p
 
 import json
 import logging
+import os
 import pathlib
 import time
 
@@ -38,6 +39,8 @@ def main(argv):
     config_lib.validate(config)
   except ValueError as e:
     raise app.UsageError(str(e)) from None
+  if config.compilation_cache and not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+    jax.config.update("jax_compilation_cache_dir", os.path.expanduser(config.compilation_cache))
   workdir = pathlib.Path(_WORKDIR.value)
   artifacts.write_text_atomic(workdir / "config.json", config.to_json_best_effort(indent=2))
   log = logging.getLogger("rocketqa_jax")

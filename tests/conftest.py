@@ -2,6 +2,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -9,6 +10,10 @@ import pytest
 # code runs in-process; subprocesses choose their own count with run_python(devices=...).
 os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# One persistent compilation cache for the session, its subprocesses included (the pipeline and
+# resume tests compile the same tiny programs in process after process): nothing in ~/.cache.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", tempfile.mkdtemp(prefix="rocketqa-xla-"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 

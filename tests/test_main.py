@@ -3,13 +3,19 @@
 import json
 
 from conftest import run_python
+from rocketqa_jax import matmul
 
 
 def test_tiny_eval_writes_metrics(tmp_path):
+  # The config's compilation cache, not the test session's (conftest sets the variable).
   result = run_python(["-m", "rocketqa_jax.main", "--config=configs/tiny.py",
                        f"--workdir={tmp_path}", "--config.eval.max_questions=64",
-                       "--config.stages=eval"])
+                       "--config.stages=eval", f"--config.compilation_cache={tmp_path}/xla"],
+                      env={"JAX_COMPILATION_CACHE_DIR": ""})
   assert result.returncode == 0, result.stderr[-3000:]
+  assert list((tmp_path / "xla").iterdir())  # The compiled programs were kept.
+  expected = matmul.resolve_dtype("auto")  # This machine's choice, logged by main.
+  assert f"matrix products in {expected} (model.matmul_dtype=auto" in result.stderr
   assert "| initial | " in result.stdout  # The table, one row per model.
   metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())["initial"]
   assert metrics["questions"] == 64 and metrics["passages"] == 2067
