@@ -56,6 +56,7 @@ def time_train_steps(config, steps: int):
 def child(steps: int, matmul_dtype: str) -> dict:
   import jax
   import runpy
+  from rocketqa_jax import matmul
   config = runpy.run_path(str(REPO / "configs/squad_mini.py"))["get_config"]()
   config.model.matmul_dtype = matmul_dtype
   config.train.global_batch, config.train.hard_negatives = 32, 1
@@ -63,8 +64,7 @@ def child(steps: int, matmul_dtype: str) -> dict:
   config.train.query_max_length, config.train.passage_max_length = 32, 128
   first, times, metrics = time_train_steps(config, steps)
   seconds = common.median(times)
-  from rocketqa_jax.matmul import resolve_dtype
-  return {"system": f"rocketqa_jax (products {resolve_dtype(matmul_dtype)})",
+  return {"system": f"rocketqa_jax (products {matmul.resolve_dtype(matmul_dtype)})",
           "devices": jax.device_count(),
           "queries_per_s": config.train.global_batch / seconds, "step_seconds": seconds,
           "first_step_seconds": first, "peak_rss_gib": resource.getrusage(

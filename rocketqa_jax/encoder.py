@@ -156,8 +156,8 @@ def load_encoder(name_or_path: str | os.PathLike = "all-MiniLM-L6-v2", *,
   sentence-transformers settings when it has them, else to [CLS], no normalization and 256.
   `dtype` is the compute dtype, `param_dtype` the weights', `matmul_dtype` the products' inputs
   (bfloat16: mixed precision, see matmul.py; "auto": bfloat16 where this machine multiplies it
-  natively); `remat` recomputes each layer in the backward pass
-  (training memory). `random_init` keeps the tokenizer but initializes the weights (with `config_overrides` applied
+  natively); `remat` recomputes each layer in the backward pass (training memory).
+  `random_init` keeps the tokenizer but initializes the weights (with `config_overrides` applied
   to the architecture, e.g. num_hidden_layers=2): tiny models for tests.
   """
   model_dir, model, params = load_tower(name_or_path, dtype=dtype, param_dtype=param_dtype,

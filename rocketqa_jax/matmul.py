@@ -39,7 +39,7 @@ def has_fast_bfloat16(device: jax.Device | None = None, cpuinfo: str = "/proc/cp
   GPUs, NVIDIA GPUs from compute capability 8.0 (Ampere) and CPUs with AMX or AVX-512 BF16.
   Elsewhere (an AVX2 CPU: many laptops, cloud and Colab machines; ARM CPUs are not checked) XLA
   converts bfloat16 to float32 around a float32 kernel, and bfloat16 products are slower than
-  float32 ones (encoding at 0.75x on an AVX2 AMD EPYC, docs/benchmarks.md)."""
+  float32 ones (encoding at 0.74x on an AVX2 AMD EPYC, docs/benchmarks.md)."""
   device = device or jax.devices()[0]
   if device.platform in ("tpu", "rocm"):
     return True
