@@ -63,7 +63,9 @@ def get_config(arg=None):
   config.tokenizer = ml_collections.ConfigDict()
   config.tokenizer.query_max_length = 32
   config.tokenizer.passage_max_length = 256
-  config.tokenizer.bucket_size = 32  # Batches pad to a multiple of this: few compiled shapes.
+  # Inference batches pad to a multiple of this (training pads to its fixed lengths): 8 pads
+  # the corpus 4.2% at 256 tokens against 11.8% with 32, for 20 compiled shapes against 7.
+  config.tokenizer.bucket_size = 8
 
   config.mesh = ml_collections.ConfigDict()
   config.mesh.data = -1  # Devices on the data axis; -1 = all.

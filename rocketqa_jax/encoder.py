@@ -145,7 +145,7 @@ class Encoder(BatchedModel):
 def load_encoder(name_or_path: str | os.PathLike = "all-MiniLM-L6-v2", *,
                  pooling: str | None = None, normalize: bool | None = None,
                  query_max_length: int = 32, passage_max_length: int | None = None,
-                 bucket_size: int = 32, batch_size: int = 64, dtype: str = "float32",
+                 bucket_size: int = 8, batch_size: int = 64, dtype: str = "float32",
                  param_dtype: str = "float32", matmul_dtype: str = "float32",
                  remat: bool = False, random_init: bool = False,
                  seed: int = 0, **config_overrides) -> Encoder:
