@@ -1,7 +1,7 @@
 """Encoding throughput: the packaged all-MiniLM-L6-v2 on the 2,067 SQuAD-mini paragraphs.
 
   python bench/encode.py [--max-lengths 128,256] [--precisions float32,bf16-products,bfloat16]
-                         [--batch-size 64] [--runs 3] [--peer]
+                         [--batch-size 64] [--bucket-size 8] [--runs 3] [--peer]
 
 Reports passages/s (median of --runs after a first, compiling run), padding overhead, achieved
 GFLOP/s over the model's FLOPs on real tokens, and that as a fraction of the machine's matmul
@@ -42,10 +42,11 @@ PRECISIONS = {"float32": ("float32", "float32"), "bf16-products": ("float32", "b
               "bfloat16": ("bfloat16", "bfloat16")}
 
 
-def bench_ours(texts, max_length, batch_size, runs, precision):
+def bench_ours(texts, max_length, batch_size, bucket_size, runs, precision):
   dtype, matmul_dtype = PRECISIONS[precision]
   enc = rocketqa_jax.load_encoder("all-MiniLM-L6-v2", passage_max_length=max_length,
-                                  batch_size=batch_size, dtype=dtype, matmul_dtype=matmul_dtype)
+                                  batch_size=batch_size, bucket_size=bucket_size, dtype=dtype,
+                                  matmul_dtype=matmul_dtype)
   tokens = enc.tokenizer.tokenize_passages(texts)
   lengths = [len(ids) for ids, _ in tokens]
   first, times = common.timed_runs(lambda: enc.encode_passages(texts), runs)
@@ -85,6 +86,7 @@ def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--max-lengths", default="256")
   parser.add_argument("--batch-size", type=int, default=64)
+  parser.add_argument("--bucket-size", type=int, default=8, help="batches pad to multiples of it")
   parser.add_argument("--runs", type=int, default=3)
   parser.add_argument("--precisions", default="float32,bf16-products,bfloat16")
   parser.add_argument("--peer", action="store_true")
@@ -104,7 +106,7 @@ def main(argv=None):
           "--peer-autocast=yes forces it)")
   rows = []
   for max_length in map(int, args.max_lengths.split(",")):
-    ours = [bench_ours(texts, max_length, args.batch_size, args.runs, precision)
+    ours = [bench_ours(texts, max_length, args.batch_size, args.bucket_size, args.runs, precision)
             for precision in precisions]
     for row, precision in zip(ours, precisions):
       row["fraction_of_matmul_peak"] = row["gflops_per_s"] / peaks[PRECISIONS[precision][1]]
@@ -125,7 +127,8 @@ def main(argv=None):
                             "padding_overhead", "gflops_per_s", "fraction_of_matmul_peak",
                             "speedup_vs_peer"])
   common.write_json("encode", {"machine": common.machine(), "matmul_peak_gflops": peaks,
-                               "batch_size": args.batch_size, "passages": len(texts),
+                               "batch_size": args.batch_size, "bucket_size": args.bucket_size,
+                               "passages": len(texts),
                                "command": " ".join(["python", "bench/encode.py", *sys.argv[1:]]),
                                "results": rows}, args.out)
 
