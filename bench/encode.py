@@ -26,7 +26,7 @@ import numpy as np
 
 import common
 import rocketqa_jax
-from rocketqa_jax import matmul
+from rocketqa_jax import matmul, tokenization
 from rocketqa_jax.data import squad
 
 
@@ -86,7 +86,8 @@ def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--max-lengths", default="256")
   parser.add_argument("--batch-size", type=int, default=64)
-  parser.add_argument("--bucket-size", type=int, default=8, help="batches pad to multiples of it")
+  parser.add_argument("--bucket-size", type=int, default=tokenization.BUCKET_SIZE,
+                      help="batches pad to multiples of it (default: the library's)")
   parser.add_argument("--runs", type=int, default=3)
   parser.add_argument("--precisions", default="float32,bf16-products,bfloat16")
   parser.add_argument("--peer", action="store_true")

@@ -15,7 +15,7 @@ import numpy as np
 from rocketqa_jax import hf_checkpoint, matmul, sharding
 from rocketqa_jax.bert import BertConfig, BertModel
 from rocketqa_jax.pooling import l2_normalize, pool
-from rocketqa_jax.tokenization import Batch, Tokenizer
+from rocketqa_jax.tokenization import BUCKET_SIZE, Batch, Tokenizer
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
@@ -145,7 +145,7 @@ class Encoder(BatchedModel):
 def load_encoder(name_or_path: str | os.PathLike = "all-MiniLM-L6-v2", *,
                  pooling: str | None = None, normalize: bool | None = None,
                  query_max_length: int = 32, passage_max_length: int | None = None,
-                 bucket_size: int = 8, batch_size: int = 64, dtype: str = "float32",
+                 bucket_size: int = BUCKET_SIZE, batch_size: int = 64, dtype: str = "float32",
                  param_dtype: str = "float32", matmul_dtype: str = "float32",
                  remat: bool = False, random_init: bool = False,
                  seed: int = 0, **config_overrides) -> Encoder:

@@ -17,6 +17,8 @@ from typing import Sequence
 
 import numpy as np
 
+BUCKET_SIZE = 8  # The default bucket (module docstring); Tokenizer's and load_encoder's.
+
 
 @dataclasses.dataclass(frozen=True)
 class Batch:
@@ -38,7 +40,7 @@ class Tokenizer:
   """Queries and passages (text, or a (title, text) segment pair as RocketQA) -> token ids."""
 
   def __init__(self, hf_tokenizer, query_max_length: int = 32, passage_max_length: int = 128,
-               bucket_size: int = 8):
+               bucket_size: int = BUCKET_SIZE):
     for name, value in (("query_max_length", query_max_length),
                         ("passage_max_length", passage_max_length), ("bucket_size", bucket_size)):
       if value < 1:
