@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 WORKDIR ?= workdirs/squad_mini
+# make test's pytest-xdist processes (0: one process); each holds up to ~4 GiB (8 virtual devices).
+TEST_WORKERS ?= 2
 CONFIG ?= configs/squad_mini.py
 
 .PHONY: install demo test bench clean
@@ -22,7 +24,7 @@ demo: install
 	$(PY) -m rocketqa_jax.main --config=$(CONFIG) --workdir=$(WORKDIR)
 
 test: install
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) tests
 
 bench: install  # Minutes each; see docs/benchmarks.md. The peer comparison needs torch.
 	$(PY) bench/encode.py
