@@ -50,11 +50,12 @@ def main(argv):
   seconds = {}
   for stage in config_lib.stages(config):
     log.info("stage %s", stage)
+    ran = not stages.is_complete(stage, workdir)  # Else the stage skips itself.
     start = time.perf_counter()
     STAGES[stage](config, workdir)
     distributed.barrier(f"stage {stage}")
     seconds[stage] = time.perf_counter() - start
-    if jax.process_index() == 0:  # One line per stage run (a skipped stage takes ~0 s).
+    if ran and jax.process_index() == 0:  # A line per stage run: a resumed run adds its rest.
       with (workdir / "timings.jsonl").open("a") as f:
         f.write(json.dumps({"stage": stage, "seconds": round(seconds[stage], 1),
                             "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}) + "\n")

@@ -115,8 +115,7 @@ def _train_dual_encoder(config, workdir: pathlib.Path, stage: str, examples_fn,
                         hard_negatives: int | None = None, epochs: float = 0.0) -> pathlib.Path:
   """Trains and exports the towers of `stage`, unless they are already there."""
   out = workdir / stage
-  if trained_towers(workdir, stage):
-    log.info("%s: %s is complete, skipping", stage, out)
+  if _skip(stage, workdir):
     return out
   data = load_data(config)
   init_towers = None
@@ -178,6 +177,26 @@ def trained_towers(workdir: pathlib.Path, stage: str) -> tuple[str, str] | None:
   return towers if all((pathlib.Path(t) / "model.safetensors").exists() for t in towers) else None
 
 
+# The file each stage writes last: once it is there, the stage is complete and a rerun skips it.
+_LAST_OUTPUT = {"mine0": "mine0/candidates.jsonl",
+                "train_ce": "train_ce/cross_encoder/model.safetensors",
+                "denoise": "denoise/hard_negatives.jsonl", "augment": "augment/pseudo_labels.jsonl"}
+
+
+def is_complete(stage: str, workdir: pathlib.Path) -> bool:
+  """Whether `stage` finished in `workdir` (so running it again skips it); eval always runs."""
+  if stage.startswith("train_de"):
+    return trained_towers(workdir, stage) is not None
+  return stage in _LAST_OUTPUT and (workdir / _LAST_OUTPUT[stage]).exists()
+
+
+def _skip(stage: str, workdir: pathlib.Path) -> bool:
+  if is_complete(stage, workdir):
+    log.info("%s: %s is complete, skipping", stage, workdir / stage)
+    return True
+  return False
+
+
 def _dual_encoder(config, workdir: pathlib.Path, stage: str) -> tuple[Encoder, Encoder]:
   towers = trained_towers(workdir, stage)
   if towers is None:
@@ -190,8 +209,7 @@ def _dual_encoder(config, workdir: pathlib.Path, stage: str) -> tuple[Encoder, E
 def mine0(config, workdir: pathlib.Path) -> pathlib.Path:
   """Top-k passages of M_D^(0) (stage train_de0) for every labeled training question."""
   out = workdir / "mine0"
-  if (out / "candidates.jsonl").exists():
-    log.info("mine0: %s is complete, skipping", out)
+  if _skip("mine0", workdir):
     return out
   query_encoder, passage_encoder = _dual_encoder(config, workdir, "train_de0")
   data = load_data(config)
@@ -206,8 +224,7 @@ def train_ce(config, workdir: pathlib.Path) -> pathlib.Path:
   """Cross-encoder M_C on the labeled questions: each positive against negatives sampled from
   M_D^(0)'s top `ce.sample_from_top` candidates (stage mine0), minus labeled positives."""
   out = workdir / "train_ce"
-  if (out / "cross_encoder" / "model.safetensors").exists():
-    log.info("train_ce: %s is complete, skipping", out)
+  if _skip("train_ce", workdir):
     return out
   candidates_path = _require(workdir / "mine0" / "candidates.jsonl", "mine0")
   c, m = config.ce, config.model
@@ -256,8 +273,7 @@ def denoise(config, workdir: pathlib.Path) -> pathlib.Path:
   `stats.json`, with how often a dropped or kept candidate contains an answer string.
   """
   out = workdir / "denoise"
-  if (out / "hard_negatives.jsonl").exists():
-    log.info("denoise: %s is complete, skipping", out)
+  if _skip("denoise", workdir):
     return out
   candidates = mining.read_candidates(_require(workdir / "mine0" / "candidates.jsonl", "mine0"))
   scorer = _scorer(config, workdir)
@@ -312,8 +328,7 @@ def augment(config, workdir: pathlib.Path) -> pathlib.Path:
   passages below `augment.negative_threshold` are its negatives. The questions' true labels are
   never used, except in stats.json to measure how often a pseudo-positive is right."""
   out = workdir / "augment"
-  if (out / "pseudo_labels.jsonl").exists():
-    log.info("augment: %s is complete, skipping", out)
+  if _skip("augment", workdir):
     return out
   a = config.augment
   query_encoder, passage_encoder = _dual_encoder(config, workdir, "train_de1")
