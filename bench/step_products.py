@@ -20,10 +20,10 @@ import sys
 import common
 
 
-def products(rows: int, batch: int, length: int, hidden=384, ffn=1536, heads=12) -> list:
-  """(name, lhs shape, rhs shape, dimension numbers) of one layer of one tower, forward and
-  backward; count is how many such products a layer has."""
-  d = hidden // heads
+def products(batch: int, length: int, hidden=384, ffn=1536, heads=12) -> list:
+  """(name, count, lhs shape, rhs shape, dimension numbers) of one layer of one tower, forward
+  and backward; count is how many such products a layer has."""
+  rows, d = batch * length, hidden // heads
   nn_, nt, tn = (((1,), (0,)), ((), ())), (((1,), (1,)), ((), ())), (((0,), (0,)), ((), ()))
   bnt = (((3,), (3,)), ((0, 1), (0, 1)))  # [b,h,q,d] x [b,h,k,d] -> [b,h,q,k]
   bnn = (((3,), (2,)), ((0, 1), (0, 1)))  # [b,h,q,k] x [b,h,k,d] -> [b,h,q,d]
@@ -72,7 +72,7 @@ def main(argv=None):
   rows, total_s, total_flops = [], 0.0, 0.0
   for tower, batch, length in (("query", args.queries, query_length),
                                ("passage", args.passages, passage_length)):
-    for name, count, lhs, rhs, dims in products(batch * length, batch, length):
+    for name, count, lhs, rhs, dims in products(batch, length):
       seconds, flops = time_product(lhs, rhs, dims, args.runs)
       n = count * args.layers
       rows.append({"tower": tower, "product": name, "lhs": "x".join(map(str, lhs)),
