@@ -1,7 +1,8 @@
 """Encoding throughput: the packaged all-MiniLM-L6-v2 on the 2,067 SQuAD-mini paragraphs.
 
   python bench/encode.py [--max-lengths 128,256] [--precisions float32,bf16-products,bfloat16]
-                         [--batch-size 64] [--bucket-size 8] [--runs 3] [--peer]
+                         [--batch-size 64] [--bucket-size 8] [--chunk-tokens auto,0] [--runs 3]
+                         [--peer]
 
 Reports passages/s (median of --runs after a first, compiling run), padding overhead, achieved
 GFLOP/s over the model's FLOPs on real tokens, and that as a fraction of the machine's matmul
@@ -15,6 +16,8 @@ torch.autocast(bfloat16) (oneDNN's bfloat16 kernels, bfloat16 activations: the p
 counterpart of our bfloat16 rows). --peer-autocast=auto (the default) times the autocast row
 only on CPUs with native bfloat16 (AMX / AVX-512 BF16): on an AVX2 CPU torch's bfloat16
 products are hundreds of times slower than float32 ones, hours for this corpus.
+--chunk-tokens lists the encoder's `chunk_tokens` settings to time (default: the library's
+"auto"; 0 computes each batch of 64 whole), each with every precision.
 """
 
 from __future__ import annotations
@@ -42,11 +45,11 @@ PRECISIONS = {"float32": ("float32", "float32"), "bf16-products": ("float32", "b
               "bfloat16": ("bfloat16", "bfloat16")}
 
 
-def bench_ours(texts, max_length, batch_size, bucket_size, runs, precision):
+def bench_ours(texts, max_length, batch_size, bucket_size, runs, precision, chunk_tokens):
   dtype, matmul_dtype = PRECISIONS[precision]
   enc = rocketqa_jax.load_encoder("all-MiniLM-L6-v2", passage_max_length=max_length,
                                   batch_size=batch_size, bucket_size=bucket_size, dtype=dtype,
-                                  matmul_dtype=matmul_dtype)
+                                  matmul_dtype=matmul_dtype, chunk_tokens=chunk_tokens)
   tokens = enc.tokenizer.tokenize_passages(texts)
   lengths = [len(ids) for ids, _ in tokens]
   first, times = common.timed_runs(lambda: enc.encode_passages(texts), runs)
@@ -55,7 +58,9 @@ def bench_ours(texts, max_length, batch_size, bucket_size, runs, precision):
                                  max_length).input_ids.size
                for s in range(0, len(order), batch_size))
   seconds = common.median(times)
-  return {"system": f"rocketqa_jax ({precision})", "max_length": max_length,
+  chunks = f"{enc.chunk_tokens}-token chunks" if enc.chunk_tokens else "whole batches"
+  return {"system": f"rocketqa_jax ({precision}, {chunks})",
+          "max_length": max_length, "chunk_tokens": enc.chunk_tokens,
           "passages_per_s": len(texts) / seconds, "seconds": seconds,
           "first_run_seconds": first, "runs": [len(texts) / t for t in times],
           "real_tokens": sum(lengths), "padding_overhead": padded / sum(lengths) - 1,
@@ -88,6 +93,8 @@ def main(argv=None):
   parser.add_argument("--batch-size", type=int, default=64)
   parser.add_argument("--bucket-size", type=int, default=tokenization.BUCKET_SIZE,
                       help="batches pad to multiples of it (default: the library's)")
+  parser.add_argument("--chunk-tokens", default="auto",
+                      help="comma-separated encoder chunk_tokens settings ('auto', or tokens)")
   parser.add_argument("--runs", type=int, default=3)
   parser.add_argument("--precisions", default="float32,bf16-products,bfloat16")
   parser.add_argument("--peer", action="store_true")
@@ -107,9 +114,11 @@ def main(argv=None):
           "--peer-autocast=yes forces it)")
   rows = []
   for max_length in map(int, args.max_lengths.split(",")):
-    ours = [bench_ours(texts, max_length, args.batch_size, args.bucket_size, args.runs, precision)
-            for precision in precisions]
-    for row, precision in zip(ours, precisions):
+    settings = [(c if c == "auto" else int(c), p)
+                for c in args.chunk_tokens.split(",") for p in precisions]
+    ours = [bench_ours(texts, max_length, args.batch_size, args.bucket_size, args.runs, precision,
+                       chunk_tokens) for chunk_tokens, precision in settings]
+    for row, (_, precision) in zip(ours, settings):
       row["fraction_of_matmul_peak"] = row["gflops_per_s"] / peaks[PRECISIONS[precision][1]]
     rows += ours
     if args.peer:  # Speed-ups against the peer's default (float32).

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from conftest import run_python
 
@@ -28,3 +29,45 @@ def test_short_inputs_pad_to_few_rows(minilm):
   # A power of two, at least one row per device (8 here), at most the batch size.
   assert minilm.mesh.size == 8
   assert [minilm._padded_rows(n) for n in (1, 3, 9, 33, 64)] == [8, 8, 16, 64, 64]
+
+
+def test_row_chunks_keep_every_row_in_place_across_devices():
+  import jax
+  import jax.numpy as jnp
+  from rocketqa_jax import sharding
+  from rocketqa_jax.encoder import in_row_chunks
+  mesh = sharding.make_mesh()
+  traced_rows = []
+
+  def apply_fn(params, batch):  # Per row: [first id * w, row sum]; notes the rows it sees.
+    traced_rows.append(batch["input_ids"].shape[0])
+    ids = batch["input_ids"].astype(jnp.float32)
+    return {"a": ids[:, :1] * params, "b": ids.sum(-1)}
+
+  ids = np.arange(64 * 16, dtype=np.int32).reshape(64, 16)
+  batch = jax.device_put({"input_ids": ids}, sharding.batch_sharding(mesh))
+  want = jax.jit(apply_fn)(2.0, batch)
+  # 16 tokens a device at length 16: one row per device per chunk, 8 chunks.
+  got = jax.jit(in_row_chunks(apply_fn, mesh.size, 16))(2.0, batch)
+  assert traced_rows[-1] == 8
+  np.testing.assert_array_equal(got["a"], want["a"])
+  np.testing.assert_array_equal(got["b"], ids.sum(-1))
+  # 3 rows' worth of tokens: the largest divisor of the 8 rows per device, 2.
+  jax.jit(in_row_chunks(apply_fn, mesh.size, 16 * 3))(2.0, batch)
+  assert traced_rows[-1] == 2 * 8
+  assert in_row_chunks(apply_fn, mesh.size, 0) is apply_fn
+
+
+def test_chunked_encoding_matches_whole_batches():
+  import rocketqa_jax
+  from rocketqa_jax.encoder import CPU_CHUNK_TOKENS, resolve_chunk_tokens
+  texts = ['passage number %d ' % i + 'word ' * (i % 40) for i in range(70)]
+  kw = dict(random_init=True, num_hidden_layers=2, batch_size=64, passage_max_length=64)
+  whole = rocketqa_jax.load_encoder("all-MiniLM-L6-v2", chunk_tokens=0, **kw)
+  chunked = rocketqa_jax.load_encoder("all-MiniLM-L6-v2", chunk_tokens=16, **kw)
+  np.testing.assert_allclose(chunked.encode_passages(texts), whole.encode_passages(texts),
+                             atol=1e-6)
+  assert resolve_chunk_tokens("auto") == CPU_CHUNK_TOKENS  # This is a CPU.
+  for bad in (-1, "all", 2.5):
+    with pytest.raises(ValueError, match="chunk_tokens"):
+      resolve_chunk_tokens(bad)
