@@ -39,8 +39,8 @@ def embed(model: BertModel, params, batch: Batch | dict, *, pooling: str, normal
 
 # Tokens a CPU computes at a time when encoding or scoring (the "auto" of `chunk_tokens`):
 # about what keeps a chunk's widest activations ([tokens, 4 x hidden] float32, 12 MB for MiniLM)
-# in the last-level cache. Batches of 64 x 128 or 256 tokens encode 1.2x faster in chunks of
-# 2,048 tokens on an AMD EPYC with AVX-512 BF16 (docs/benchmarks.md).
+# in the last-level cache. Batches of 64 x 128 or 256 tokens encode 1.11-1.24x faster in chunks
+# of 2,048 tokens on an AMD EPYC with AVX-512 BF16 (docs/benchmarks.md).
 CPU_CHUNK_TOKENS = 2048
 
 
@@ -57,9 +57,9 @@ def resolve_chunk_tokens(chunk_tokens: int | str, device: jax.Device | None = No
 def in_row_chunks(apply_fn, devices: int, chunk_tokens: int):
   """`apply_fn(params, batch)` computed a few rows at a time, one chunk after another
   (`lax.map`), each chunk at most `chunk_tokens` tokens (at least one row) on each of the
-  `devices` the batch's rows are split over; same outputs, in the same order. Inference only: rows are independent there,
-  while a training step keeps every chunk's activations for its backward pass anyway (chunked
-  training steps measured 1.2x slower)."""
+  `devices` the batch's rows are split over; same outputs, in the same order. Inference only:
+  rows are independent there, while a training step keeps every chunk's activations for its
+  backward pass anyway (chunked training steps measured 1.2x slower)."""
   if not chunk_tokens:
     return apply_fn
 

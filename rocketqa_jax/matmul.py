@@ -1,15 +1,15 @@
 """Matrix products with bfloat16 inputs and float32 accumulation: mixed precision.
 
-What a TPU does for a float32 matmul at default precision, made explicit so other chips do it
-too: both operands are rounded to bfloat16, products accumulate and come out in float32. On
-CPUs with AMX (Sapphire Rapids and later) XLA:CPU then runs the product in XNNPACK/YNNPACK's
-bfloat16 kernels, 2-7x the float32 rate, and with AVX-512 BF16 (AMD Zen 4) 1.5-1.9x
-(docs/benchmarks.md); on CPUs without native bfloat16 (AVX2) the same products are slower than
-float32 ones, so configs say "auto" and `resolve_dtype` picks per machine. The gradient products get the same treatment through a
-custom VJP (differentiating the forward would give float32 x bfloat16 products, which run at the
-float32 rate): the incoming cotangent is rounded to bfloat16 too, as in any bfloat16
-mixed-precision training. Everything around the products (softmax, LayerNorm, residuals, the
-optimizer) stays in the model's dtype."""
+What a TPU does for a float32 matmul at default precision, made explicit so other chips do it too:
+both operands are rounded to bfloat16, products accumulate and come out in float32. On CPUs with AMX
+(Sapphire Rapids and later) XLA:CPU then runs the product in XNNPACK/YNNPACK's bfloat16 kernels,
+2-7x the float32 rate, and with AVX-512 BF16 (AMD Zen 4) 1.5-1.9x (docs/benchmarks.md); on CPUs
+without native bfloat16 (AVX2) the same products are slower than float32 ones, so configs say "auto"
+and `resolve_dtype` picks per machine. The gradient products get the same treatment through a custom
+VJP (differentiating the forward would give float32 x bfloat16 products, which run at the float32
+rate): the incoming cotangent is rounded to bfloat16 too, as in any bfloat16 mixed-precision
+training. Everything around the products (softmax, LayerNorm, residuals, the optimizer) stays in the
+model's dtype."""
 
 from __future__ import annotations
 
