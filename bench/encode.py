@@ -60,7 +60,7 @@ def bench_ours(texts, max_length, batch_size, bucket_size, runs, precision, chun
                for s in range(0, len(order), batch_size))
   seconds = common.median(times)
   chunks = f"{enc.chunk_tokens}-token chunks" if enc.chunk_tokens else "whole batches"
-  return {"system": f"rocketqa_jax ({precision}, {chunks})",
+  return {"system": f"rocketqa_jax ({precision}, {chunks})", "products": matmul_dtype,
           "max_length": max_length, "chunk_tokens": enc.chunk_tokens,
           "passages_per_s": len(texts) / seconds, "seconds": seconds,
           "first_run_seconds": first, "runs": [len(texts) / t for t in times],
@@ -107,6 +107,8 @@ def main(argv=None):
   unknown = set(precisions) - set(PRECISIONS)
   if unknown:
     parser.error(f"--precisions: unknown {sorted(unknown)}; choose from {list(PRECISIONS)}")
+  settings = [(c if c == "auto" else int(c), p)
+              for c in args.chunk_tokens.split(",") for p in precisions]
   peak_dtypes = list(dict.fromkeys(PRECISIONS[p][1] for p in precisions))
   peaks_before = {dtype: common.matmul_peak_gflops(dtype) for dtype in peak_dtypes}
   autocast = {"yes": True, "no": False, "auto": matmul.has_fast_bfloat16()}[args.peer_autocast]
@@ -115,12 +117,8 @@ def main(argv=None):
           "--peer-autocast=yes forces it)")
   rows = []
   for max_length in map(int, args.max_lengths.split(",")):
-    settings = [(c if c == "auto" else int(c), p)
-                for c in args.chunk_tokens.split(",") for p in precisions]
     ours = [bench_ours(texts, max_length, args.batch_size, args.bucket_size, args.runs, precision,
                        chunk_tokens) for chunk_tokens, precision in settings]
-    for row, (_, precision) in zip(ours, settings):
-      row["products"] = PRECISIONS[precision][1]
     rows += ours
     if args.peer:  # Speed-ups against the peer's default (float32).
       peer = bench_peer(texts, max_length, args.batch_size, args.runs, autocast=False)
