@@ -11,13 +11,16 @@ after a warm-up pass that compiles the length buckets.
 from __future__ import annotations
 
 import argparse
+import pathlib
+import runpy
 import sys
 
 import common
 from rocketqa_jax import cross_encoder as ce
+from rocketqa_jax import models
 from rocketqa_jax.data import squad
-from rocketqa_jax.encoder import as_dtype, load_tower
-from rocketqa_jax.tokenization import Tokenizer
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
 def main(argv=None):
@@ -28,14 +31,13 @@ def main(argv=None):
   parser.add_argument("--out", default=None)
   args = parser.parse_args(argv)
   data = squad.load_squad_mini()
-  model_dir, bert, params = load_tower("all-MiniLM-L6-v2")
-  params = ce.init_params(ce.CrossEncoder(bert.config), params)
-  tokenizer = Tokenizer.from_pretrained(model_dir)
+  config = runpy.run_path(str(REPO / "configs/squad_mini.py"))["get_config"]()
   questions = [data.labeled[i % len(data.labeled)].text for i in range(args.pairs)]
   texts = [data.corpus.texts[(7 * i) % len(data.corpus)] for i in range(args.pairs)]
   rows = []
   for matmul_dtype in args.matmul_dtypes.split(","):
-    model = ce.CrossEncoder(bert.config, matmul_dtype=as_dtype(matmul_dtype))
+    config.model.matmul_dtype = matmul_dtype
+    model, params, tokenizer = models.cross_encoder_to_train(config)  # The demo's M_C.
     for max_length in map(int, args.max_lengths.split(",")):
       scorer = ce.CrossEncoderScorer(model, params, tokenizer, max_length=max_length)
       first, times = common.timed_runs(lambda: scorer.score(questions, texts), 1)

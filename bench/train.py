@@ -38,10 +38,10 @@ def time_train_steps(config, steps: int):
   step; seconds of each of `steps` later steps; the last step's metrics)."""
   import jax
   from rocketqa_jax import stages
+  from rocketqa_jax.data.datasets import load_data
   with tempfile.TemporaryDirectory() as workdir:
-    data = stages.load_data(config)
-    run = stages.setup_train_de(config, pathlib.Path(workdir), data,
-                                stages.labeled_examples(data))
+    data = load_data(config.data)
+    run = stages.setup_train_de(config, workdir, data, stages.labeled_examples(data))
     trainer = run.trainer
     state = trainer.init_state(run.params)
     times = []

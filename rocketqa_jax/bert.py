@@ -4,32 +4,31 @@ Module names mirror Hugging Face's `BertModel` (`embeddings/word_embeddings`,
 `encoder/layer_3/attention/self/query`, ...) so that a checkpoint maps onto our parameters by
 renaming alone (see `hf_checkpoint.py`). The same layout covers ERNIE 2.0 (optional task-type
 embedding) and RoBERTa (positions offset past the padding index).
+
+This is the reference computation (flax `nn.Dropout`, `jax.nn.gelu`, `jax.nn.dot_product_attention`,
+which reaches cuDNN and TPU attention kernels). `cpu_kernels=True` computes the same function with
+the kernels of `cpu_kernels.py`, tuned for XLA:CPU; `model.cpu_kernels="auto"` turns them on for
+CPU backends only.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from rocketqa_jax import matmul
+from rocketqa_jax import cpu_kernels, matmul
 
 SUPPORTED_MODEL_TYPES = ("bert", "ernie", "roberta", "xlm-roberta", "camembert")
 
 
-def gelu(x: jax.Array) -> jax.Array:
-  """Exact GELU through erf: jax.nn.gelu(approximate=False) goes through erfc, whose exp and
-  branches make it about 3x slower on CPU; the two differ by < 1e-6 (largest at large negative x,
-  where both are ~0)."""
-  return 0.5 * x * (1 + jax.lax.erf(x * np.float32(0.5 ** 0.5)).astype(x.dtype))
-
-
+_NEGATIVE = jnp.finfo(jnp.float32).min  # A masked key's attention score, as HF.
 _ACTIVATIONS = {
-    "gelu": gelu,
+    "gelu": lambda x: jax.nn.gelu(x, approximate=False),
     "gelu_new": lambda x: jax.nn.gelu(x, approximate=True),
     "gelu_pytorch_tanh": lambda x: jax.nn.gelu(x, approximate=True),
     "relu": jax.nn.relu,
@@ -93,28 +92,6 @@ class BertConfig:
     return hf
 
 
-class Dropout(nn.Module):
-  """`nn.Dropout` drawing 8 random bits per unit instead of 32.
-
-  Threefry's bits are most of dropout's cost on CPU (43% of a training step at lengths 32/128
-  with 32-bit draws; docs/benchmarks.md); one 32-bit draw split into 4 bytes makes a quarter of
-  them. The rate is rounded to a multiple of 1/256 (0.1 -> 0.1016) and kept units are scaled by
-  the rounded rate, so the expectation is exact. Bits come from the unsharded shape's counters
-  (threefry is partitionable), so any sharding draws the same mask.
-  """
-  rate: float
-
-  @nn.compact
-  def __call__(self, x: jax.Array, deterministic: bool) -> jax.Array:
-    drop = round(self.rate * 256)
-    if deterministic or drop == 0:
-      return x
-    *rows, width = x.shape
-    words = jax.random.bits(self.make_rng("dropout"), (*rows, -(-width // 4)), jnp.uint32)
-    byte = jax.lax.bitcast_convert_type(words, jnp.uint8).reshape(*rows, -1)[..., :width]
-    return jnp.where(byte >= drop, x / (1 - drop / 256), 0).astype(x.dtype)
-
-
 def position_ids(attention_mask: jax.Array, offset: int) -> jax.Array:
   """BERT counts every slot; RoBERTa counts real tokens only, starting past the padding index."""
   if not offset:
@@ -129,21 +106,24 @@ class _Block(nn.Module):
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
   matmul_dtype: Any = None  # bfloat16: mixed-precision products (see matmul.py).
+  cpu_kernels: bool = False  # The same function through cpu_kernels.py (XLA:CPU).
 
   @property
   def kw(self) -> dict:
     return dict(config=self.config, dtype=self.dtype, param_dtype=self.param_dtype,
-                matmul_dtype=self.matmul_dtype)
+                matmul_dtype=self.matmul_dtype, cpu_kernels=self.cpu_kernels)
 
   def einsum(self, spec: str, a: jax.Array, b: jax.Array) -> jax.Array:
-    return matmul.einsum(spec, a, b, self.matmul_dtype).astype(self.dtype)
+    product = cpu_kernels.einsum if self.cpu_kernels else matmul.einsum
+    return product(spec, a, b, self.matmul_dtype).astype(self.dtype)
 
   def dense(self, features: int, name: str) -> nn.Dense:
-    mixed = {"dot_general": matmul.dot_general(self.matmul_dtype)} if self.matmul_dtype else {}
+    product = cpu_kernels.einsum if self.cpu_kernels else matmul.einsum
+    mixed = {"dot_general": matmul.dot_general(self.matmul_dtype, product)} if self.matmul_dtype else {}
     return nn.Dense(features, dtype=self.dtype, param_dtype=self.param_dtype, name=name, **mixed,
                     kernel_init=nn.initializers.normal(self.config.initializer_range))
 
-  def embed(self, rows: int, name: str) -> nn.Embed:
+  def embedding_table(self, rows: int, name: str) -> nn.Embed:
     return nn.Embed(rows, self.config.hidden_size, dtype=self.dtype, name=name,
                     param_dtype=self.param_dtype,
                     embedding_init=nn.initializers.normal(self.config.initializer_range))
@@ -152,43 +132,51 @@ class _Block(nn.Module):
     return nn.LayerNorm(self.config.layer_norm_eps, dtype=self.dtype,
                         param_dtype=self.param_dtype, name="LayerNorm")
 
+  def dropout(self, rate: float) -> nn.Module:
+    return cpu_kernels.Dropout(rate) if self.cpu_kernels else nn.Dropout(rate)
+
+  def activation(self, x: jax.Array) -> jax.Array:
+    if self.cpu_kernels and self.config.hidden_act == "gelu":
+      return cpu_kernels.gelu(x)
+    return _ACTIVATIONS[self.config.hidden_act](x)
+
 
 class Embeddings(_Block):
 
   @nn.compact
   def __call__(self, input_ids, token_type_ids, attention_mask, deterministic: bool):
     cfg = self.config
-    x = self.embed(cfg.vocab_size, "word_embeddings")(input_ids)
-    x += self.embed(cfg.max_position_embeddings, "position_embeddings")(
+    x = self.embedding_table(cfg.vocab_size, "word_embeddings")(input_ids)
+    x += self.embedding_table(cfg.max_position_embeddings, "position_embeddings")(
         position_ids(attention_mask, cfg.position_offset))
-    x += self.embed(cfg.type_vocab_size, "token_type_embeddings")(token_type_ids)
+    x += self.embedding_table(cfg.type_vocab_size, "token_type_embeddings")(token_type_ids)
     if cfg.task_type_vocab_size:
-      x += self.embed(cfg.task_type_vocab_size, "task_type_embeddings")(jnp.zeros_like(input_ids))
-    return Dropout(cfg.hidden_dropout_prob)(self.layer_norm()(x), deterministic=deterministic)
+      x += self.embedding_table(cfg.task_type_vocab_size, "task_type_embeddings")(jnp.zeros_like(input_ids))
+    return self.dropout(cfg.hidden_dropout_prob)(self.layer_norm()(x), deterministic=deterministic)
 
 
 class SelfAttention(_Block):
 
   @nn.compact
-  def __call__(self, x, mask_bias, deterministic: bool):
+  def __call__(self, x, mask, deterministic: bool):
     cfg = self.config
     heads, head_dim = cfg.num_attention_heads, cfg.hidden_size // cfg.num_attention_heads
-    # Heads-major layout [batch, heads, length, head_dim]: XLA:CPU runs these batched matmuls
-    # 2.5x faster than with heads in the third axis (measured in docs/design.md).
-    split = lambda t: t.reshape(*t.shape[:-1], heads, head_dim).transpose(0, 2, 1, 3)
+    split = lambda t: t.reshape(*t.shape[:-1], heads, head_dim)  # [batch, length, heads, dim]
     q, k, v = (split(self.dense(cfg.hidden_size, n)(x)) for n in ("query", "key", "value"))
-    scores = self.einsum("bhqd,bhkd->bhqk", q * (1 / head_dim ** 0.5), k)
-    # Softmax in float32 whatever the compute dtype (bfloat16 logits lose the ranking of keys),
-    # normalized after the product with the values: one pass less over [b, h, q, k] than
-    # jax.nn.softmax (15% of the forward on XLA:CPU at length 128). Dropout commutes with the
-    # division, so this is dropout(softmax(scores)) @ v.
-    scores = scores.astype(jnp.float32) + mask_bias
-    weights = jnp.exp(scores - jax.lax.stop_gradient(scores.max(-1, keepdims=True)))
-    denominator = weights.sum(-1, keepdims=True)
-    weights = Dropout(cfg.attention_probs_dropout_prob)(weights, deterministic=deterministic)
-    out = self.einsum("bhqk,bhkd->bhqd", weights.astype(self.dtype), v) / denominator.astype(
-        self.dtype)
-    return out.transpose(0, 2, 1, 3).reshape(*x.shape[:-1], cfg.hidden_size)
+    dropout = functools.partial(self.dropout(cfg.attention_probs_dropout_prob),
+                                deterministic=deterministic)
+    if self.cpu_kernels:
+      out = cpu_kernels.attention(q, k, v, mask, einsum=self.einsum, dropout=dropout,
+                                  dtype=self.dtype)
+    elif deterministic or not cfg.attention_probs_dropout_prob:
+      low = self.matmul_dtype or self.dtype  # The products' input type.
+      out = jax.nn.dot_product_attention(q.astype(low), k.astype(low), v.astype(low),
+                                         mask=mask).astype(self.dtype)
+    else:  # Dropout on the attention weights: the textbook formula (softmax in float32).
+      scores = self.einsum("bqhd,bkhd->bhqk", q * (1 / head_dim ** 0.5), k)
+      weights = jax.nn.softmax(jnp.where(mask, scores.astype(jnp.float32), _NEGATIVE), axis=-1)
+      out = self.einsum("bhqk,bkhd->bqhd", dropout(weights).astype(self.dtype), v)
+    return out.reshape(*x.shape[:-1], cfg.hidden_size)
 
 
 class AddNorm(_Block):
@@ -197,15 +185,15 @@ class AddNorm(_Block):
   @nn.compact
   def __call__(self, x, residual, deterministic: bool):
     x = self.dense(self.config.hidden_size, "dense")(x)
-    x = Dropout(self.config.hidden_dropout_prob)(x, deterministic=deterministic)
+    x = self.dropout(self.config.hidden_dropout_prob)(x, deterministic=deterministic)
     return self.layer_norm()(x + residual)
 
 
 class Attention(_Block):
 
   @nn.compact
-  def __call__(self, x, mask_bias, deterministic: bool):
-    attended = SelfAttention(**self.kw, name="self")(x, mask_bias, deterministic)
+  def __call__(self, x, mask, deterministic: bool):
+    attended = SelfAttention(**self.kw, name="self")(x, mask, deterministic)
     return AddNorm(**self.kw, name="output")(attended, x, deterministic)
 
 
@@ -214,27 +202,28 @@ class Intermediate(_Block):
   @nn.compact
   def __call__(self, x):
     x = self.dense(self.config.intermediate_size, "dense")(x)
-    return _ACTIVATIONS[self.config.hidden_act](x)
+    return self.activation(x)
 
 
 class Layer(_Block):
 
   @nn.compact
-  def __call__(self, x, mask_bias, deterministic: bool):
-    x = Attention(**self.kw, name="attention")(x, mask_bias, deterministic)
+  def __call__(self, x, mask, deterministic: bool):
+    x = Attention(**self.kw, name="attention")(x, mask, deterministic)
     hidden = Intermediate(**self.kw, name="intermediate")(x)
     return AddNorm(**self.kw, name="output")(hidden, x, deterministic)
 
 
-class Encoder(_Block):
+class LayerStack(_Block):
+  """The layers (Hugging Face's `BertEncoder`)."""
   remat: bool = False
 
   @nn.compact
-  def __call__(self, x, mask_bias, deterministic: bool):
+  def __call__(self, x, mask, deterministic: bool):
     # `deterministic` (argument 3, counting self) is a Python bool: static under remat.
     layer_cls = nn.remat(Layer, static_argnums=(3,)) if self.remat else Layer
     for i in range(self.config.num_hidden_layers):
-      x = layer_cls(**self.kw, name=f"layer_{i}")(x, mask_bias, deterministic)
+      x = layer_cls(**self.kw, name=f"layer_{i}")(x, mask, deterministic)
     return x
 
 
@@ -252,7 +241,5 @@ class BertModel(_Block):
       token_type_ids = jnp.zeros_like(input_ids)
     x = Embeddings(**self.kw, name="embeddings")(input_ids, token_type_ids, attention_mask,
                                                  deterministic)
-    # Additive bias over keys, as HF: 0 for real tokens, the most negative float for padding.
-    mask_bias = jnp.where(attention_mask[:, None, None, :] > 0, 0.0,
-                          jnp.finfo(jnp.float32).min).astype(jnp.float32)
-    return Encoder(**self.kw, remat=self.remat, name="encoder")(x, mask_bias, deterministic)
+    mask = attention_mask[:, None, None, :] > 0  # [batch, 1, 1, keys]: which keys are tokens.
+    return LayerStack(**self.kw, remat=self.remat, name="encoder")(x, mask, deterministic)

@@ -8,19 +8,21 @@ through exported towers (`hf_checkpoint`, `load_encoder`), kept apart from this.
 
 from __future__ import annotations
 
-import os
-
 import jax
 import orbax.checkpoint as ocp
+
+from rocketqa_jax import artifacts
 
 
 class Checkpoints:
   """Saves every `every` steps (and when forced), keeps the last `keep`, restores the latest."""
 
-  def __init__(self, directory: str | os.PathLike, *, every: int, keep: int):
+  def __init__(self, directory: artifacts.PathLike, *, every: int, keep: int):
+    """`directory`: a local folder or gs://... (orbax commits on an object store with a marker
+    file instead of a rename)."""
     options = ocp.CheckpointManagerOptions(save_interval_steps=every, max_to_keep=keep,
                                            enable_async_checkpointing=True)
-    self.manager = ocp.CheckpointManager(os.path.abspath(directory), options=options,
+    self.manager = ocp.CheckpointManager(artifacts.path(directory), options=options,
                                          item_names=("state", "data"))
 
   def latest_step(self) -> int | None:

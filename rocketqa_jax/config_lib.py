@@ -8,16 +8,14 @@ import sys
 import ml_collections
 from absl import flags
 
+from rocketqa_jax import cpu_kernels
 from rocketqa_jax.cross_encoder import LOSSES
 from rocketqa_jax.data import datasets, squad
 from rocketqa_jax.encoder import DTYPES
-from rocketqa_jax.evaluation import INDEXES
 from rocketqa_jax.losses import NEGATIVE_MODES
 from rocketqa_jax.pooling import POOLING_MODES
-
-# RocketQA's steps, in order (see stages.py).
-STAGES = ("train_de0", "mine0", "train_ce", "denoise", "train_de1", "augment", "train_de2",
-          "eval")
+from rocketqa_jax.retrieval import INDEXES
+from rocketqa_jax.stages import NAMES as STAGES  # RocketQA's steps, in order (stages.STAGES).
 
 
 def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
@@ -35,26 +33,26 @@ def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
   return out
 
 
-def stages(config) -> list[str]:
-  return [s.strip() for s in config.stages.split(",") if s.strip()]
-
-
 def validate(config) -> None:
   """Raises ValueError naming the config field and the allowed values."""
   def check(name, value, allowed):
     if value not in allowed:
       raise ValueError(f"config.{name}={value!r}: expected one of {list(allowed)}")
-  for stage in stages(config):
+  for stage in filter(None, (s.strip() for s in config.stages.split(","))):
     check("stages", stage, STAGES)
+  if config.rerun:
+    check("rerun", config.rerun, STAGES)
   check("model.pooling", config.model.pooling, POOLING_MODES)
   check("model.dtype", config.model.dtype, DTYPES)
   check("model.param_dtype", config.model.param_dtype, DTYPES)
   check("model.matmul_dtype", config.model.matmul_dtype, (*DTYPES, "auto"))
+  check("model.cpu_kernels", config.model.cpu_kernels, cpu_kernels.SETTINGS)
   check("train.negatives", config.train.negatives, NEGATIVE_MODES)
   check("ce.loss", config.ce.loss, LOSSES)
   check("ce.pooling", config.ce.pooling, POOLING_MODES)
   check("train.init", config.train.init, ("checkpoint", "previous"))
   check("eval.index", config.eval.index, INDEXES)
+  check("mine.index", config.mine.index, INDEXES)
   positive = {
       "tokenizer": ("query_max_length", "passage_max_length", "bucket_size"),
       "train": ("global_batch", "checkpoint_every", "keep_checkpoints", "log_every"),

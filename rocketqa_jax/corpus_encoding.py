@@ -9,29 +9,30 @@ corpus fails instead of mixing embeddings.
 
 from __future__ import annotations
 
+import io
 import json
 import math
-import os
-import pathlib
 
 import jax
 import numpy as np
+from etils import epath
 
 from rocketqa_jax import artifacts, distributed
+from rocketqa_jax.artifacts import PathLike
 from rocketqa_jax.data.types import Corpus
 from rocketqa_jax.encoder import Encoder
 
 
-def _shard_path(directory: pathlib.Path, shard: int, count: int) -> pathlib.Path:
+def _shard_path(directory: epath.Path, shard: int, count: int) -> epath.Path:
   return directory / f"shard-{shard:05d}-of-{count:05d}.npz"
 
 
-def encode_corpus(encoder: Encoder, corpus: Corpus, directory: str | os.PathLike, *,
+def encode_corpus(encoder: Encoder, corpus: Corpus, directory: PathLike, *,
                   use_titles: bool = False, shard_size: int = 100_000,
-                  progress: bool = True) -> pathlib.Path:
-  """Writes this process's missing shards of `corpus` embedded by `encoder` into `directory`."""
-  directory = pathlib.Path(directory)
-  directory.mkdir(parents=True, exist_ok=True)
+                  progress: bool = True) -> epath.Path:
+  """Writes this process's missing shards of `corpus` embedded by `encoder` into `directory`
+  (local or gs://)."""
+  directory = artifacts.path(directory)
   count = max(1, math.ceil(len(corpus) / shard_size))
   manifest = {"passages": len(corpus), "shard_size": shard_size, "shards": count,
               "dim": encoder.dim, "use_titles": use_titles,
@@ -45,7 +46,7 @@ def encode_corpus(encoder: Encoder, corpus: Corpus, directory: str | os.PathLike
       raise ValueError(f"{manifest_path} describes other shards ({found}) than this run "
                        f"({manifest}); use an empty folder")
   elif jax.process_index() == 0:
-    artifacts.write_json_atomic(manifest_path, manifest)
+    artifacts.write_json(manifest_path, manifest)
   mine = [s for s in range(count) if s % jax.process_count() == jax.process_index()]
   todo = [s for s in mine if not _shard_path(directory, s, count).exists()]
   bar = None
@@ -61,27 +62,28 @@ def encode_corpus(encoder: Encoder, corpus: Corpus, directory: str | os.PathLike
                                        progress=bar if bar is not None else False,
                                        unit="passages")
     ids = np.asarray(corpus.ids[rows])
-    with artifacts.atomic_open(_shard_path(directory, s, count)) as f:
-      np.savez(f, embeddings=embeddings, ids=ids)
+    buffer = io.BytesIO()
+    np.savez(buffer, embeddings=embeddings, ids=ids)
+    artifacts.write_bytes(_shard_path(directory, s, count), buffer.getvalue())
   if bar is not None:
     bar.close()
   return directory
 
 
-def load_corpus_embeddings(directory: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+def load_corpus_embeddings(directory: PathLike) -> tuple[np.ndarray, np.ndarray]:
   """(embeddings [n, d] float32, ids [n]) of every shard, in corpus order."""
-  directory = pathlib.Path(directory)
+  directory = artifacts.path(directory)
   manifest = json.loads((directory / "manifest.json").read_text())
   paths = [_shard_path(directory, s, manifest["shards"]) for s in range(manifest["shards"])]
   missing = [p.name for p in paths if not p.exists()]
   if missing:
     raise FileNotFoundError(f"{directory}: {len(missing)} shards not encoded yet ({missing[:3]})")
-  parts = [np.load(p) for p in paths]
+  parts = [np.load(io.BytesIO(p.read_bytes())) for p in paths]
   return (np.concatenate([p["embeddings"] for p in parts]),
           np.concatenate([p["ids"] for p in parts]))
 
 
-def corpus_embeddings(encoder: Encoder, corpus: Corpus, directory: str | os.PathLike, *,
+def corpus_embeddings(encoder: Encoder, corpus: Corpus, directory: PathLike, *,
                       use_titles: bool = False, shard_size: int = 100_000,
                       progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
   """encode_corpus, then every shard loaded: what mining, eval and search search over."""

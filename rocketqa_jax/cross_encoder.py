@@ -7,7 +7,6 @@ over [positive, negatives] is the option.
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 from typing import Any, Sequence
 
@@ -18,8 +17,9 @@ import numpy as np
 import optax
 import safetensors.numpy
 
-from rocketqa_jax import hf_checkpoint, matmul
-from rocketqa_jax.bert import BertConfig, BertModel, Dropout
+from rocketqa_jax import artifacts, hf_checkpoint, matmul
+from rocketqa_jax import cpu_kernels as kernels
+from rocketqa_jax.bert import BertConfig, BertModel
 from rocketqa_jax.encoder import BatchedModel, as_dtype, load_params
 from rocketqa_jax.pooling import pool
 from rocketqa_jax.tokenization import Tokenizer
@@ -40,13 +40,16 @@ class CrossEncoder(nn.Module):
   matmul_dtype: Any = None  # bfloat16: mixed-precision products (see matmul.py).
   remat: bool = False
   pooling: str = "cls"
+  cpu_kernels: bool = False  # The BERT through cpu_kernels.py (XLA:CPU); same function.
 
   @nn.compact
   def __call__(self, input_ids, attention_mask, token_type_ids, deterministic: bool = True):
     hidden = BertModel(self.config, dtype=self.dtype, param_dtype=self.param_dtype,
-                       matmul_dtype=self.matmul_dtype, remat=self.remat, name="bert")(
+                       matmul_dtype=self.matmul_dtype, remat=self.remat,
+                       cpu_kernels=self.cpu_kernels, name="bert")(
         input_ids, attention_mask, token_type_ids, deterministic)
-    pooled = Dropout(self.config.hidden_dropout_prob)(
+    dropout = kernels.Dropout if self.cpu_kernels else nn.Dropout
+    pooled = dropout(self.config.hidden_dropout_prob)(
         pool(hidden, attention_mask, self.pooling).astype(jnp.float32),
         deterministic=deterministic)
     head = nn.Dense(1, param_dtype=self.param_dtype, name="classifier",
@@ -116,27 +119,29 @@ class CrossEncoderScorer(BatchedModel):
     return self.apply_tokens(pairs, self.max_length, progress, "pairs")
 
 
-def save_cross_encoder(directory: str | os.PathLike, model: CrossEncoder, params: dict,
-                       tokenizer: Tokenizer) -> pathlib.Path:
+def save_cross_encoder(directory: artifacts.PathLike, model: CrossEncoder, params: dict,
+                       tokenizer: Tokenizer) -> None:
   """The BERT weights under `bert.` and the head as `classifier.weight` [1, hidden] /
-  `classifier.bias` in one model.safetensors, with config.json and the tokenizer. (Not loadable
-  as HF's BertForSequenceClassification: that one puts its head on the tanh pooler.)"""
-  directory = pathlib.Path(directory)
+  `classifier.bias` in one model.safetensors, with config.json and the tokenizer; the folder
+  replaces `directory` (local or gs://) once complete. (Not loadable as HF's
+  BertForSequenceClassification: that one puts its head on the tanh pooler.)"""
   head = jax.device_get(params["classifier"])
   extra = {"classifier.weight": np.ascontiguousarray(np.asarray(head["kernel"]).T),
            "classifier.bias": np.asarray(head["bias"])}
-  hf_checkpoint.save_checkpoint(directory, model.config, jax.device_get(params["bert"]),
-                                prefix="bert.", extra=extra, architecture=ARCHITECTURE)
-  tokenizer.hf.save_pretrained(str(directory))
-  (directory / HEAD_CONFIG).write_text(json.dumps({"pooling": model.pooling}) + "\n")
-  return directory
+  with artifacts.publish_dir(directory) as local:
+    local = pathlib.Path(local)
+    hf_checkpoint.save_checkpoint(local, model.config, jax.device_get(params["bert"]),
+                                  prefix="bert.", extra=extra, architecture=ARCHITECTURE)
+    tokenizer.hf.save_pretrained(str(local))
+    (local / HEAD_CONFIG).write_text(json.dumps({"pooling": model.pooling}) + "\n")
 
 
-def load_cross_encoder(directory: str | os.PathLike, *, max_length: int = 160,
+def load_cross_encoder(directory: artifacts.PathLike, *, max_length: int = 160,
                        batch_size: int = 64, dtype: str = "float32",
-                       matmul_dtype: str = "float32") -> CrossEncoderScorer:
-  """A scorer from a directory written by `save_cross_encoder`."""
-  directory = pathlib.Path(directory)
+                       matmul_dtype: str = "float32",
+                       cpu_kernels: str = "auto") -> CrossEncoderScorer:
+  """A scorer from a directory (local or gs://) written by `save_cross_encoder`."""
+  directory = pathlib.Path(artifacts.local_dir(directory))
   config = hf_checkpoint.load_config(directory)
   bert = load_params(BertModel(config), directory)
   tensors = safetensors.numpy.load_file(directory / "model.safetensors")
@@ -148,7 +153,8 @@ def load_cross_encoder(directory: str | os.PathLike, *, max_length: int = 160,
   head_config = directory / HEAD_CONFIG
   pooling = json.loads(head_config.read_text())["pooling"] if head_config.exists() else "cls"
   model = CrossEncoder(config, dtype=as_dtype(dtype), pooling=pooling,
-                       matmul_dtype=as_dtype(matmul.resolve_dtype(matmul_dtype)))
+                       matmul_dtype=as_dtype(matmul.resolve_dtype(matmul_dtype)),
+                       cpu_kernels=kernels.resolve(cpu_kernels))
   tokenizer = Tokenizer.from_pretrained(directory, passage_max_length=max_length)
   return CrossEncoderScorer(model, {"bert": bert, "classifier": head}, tokenizer,
                             max_length=max_length, batch_size=batch_size)

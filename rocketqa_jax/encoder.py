@@ -12,8 +12,9 @@ from typing import Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-from rocketqa_jax import hf_checkpoint, matmul, sharding
-from rocketqa_jax.bert import BertConfig, BertModel
+from rocketqa_jax import artifacts, hf_checkpoint, matmul, sharding
+from rocketqa_jax import cpu_kernels as kernels
+from rocketqa_jax.bert import BertModel
 from rocketqa_jax.pooling import l2_normalize, pool
 from rocketqa_jax.tokenization import BUCKET_SIZE, Batch, Tokenizer
 
@@ -158,14 +159,16 @@ class Encoder(BatchedModel):
       h.update(np.ascontiguousarray(leaf).tobytes())
     return h.hexdigest()
 
-  def save_pretrained(self, directory: str | os.PathLike) -> pathlib.Path:
-    """A Hugging Face / sentence-transformers directory that `load_encoder` reads back."""
-    directory = pathlib.Path(directory)
-    hf_checkpoint.save_checkpoint(directory, self.model.config, jax.device_get(self.params))
-    self.tokenizer.hf.save_pretrained(str(directory))
-    hf_checkpoint.save_sentence_spec(directory, hf_checkpoint.SentenceEmbeddingSpec(
-        self.pooling, self.normalize, self.tokenizer.passage_max_length))
-    return directory
+  def save_pretrained(self, directory: artifacts.PathLike):
+    """A Hugging Face / sentence-transformers directory that `load_encoder` reads back; it
+    replaces `directory` (local or gs://) once complete."""
+    with artifacts.publish_dir(directory) as local:
+      local = pathlib.Path(local)
+      hf_checkpoint.save_checkpoint(local, self.model.config, jax.device_get(self.params))
+      self.tokenizer.hf.save_pretrained(str(local))
+      hf_checkpoint.save_sentence_spec(local, hf_checkpoint.SentenceEmbeddingSpec(
+          self.pooling, self.normalize, self.tokenizer.passage_max_length))
+    return artifacts.path(directory)
 
   @property
   def dim(self) -> int:
@@ -196,7 +199,7 @@ def load_encoder(name_or_path: str | os.PathLike = "all-MiniLM-L6-v2", *,
                  bucket_size: int = BUCKET_SIZE, batch_size: int = 64,
                  chunk_tokens: int | str = "auto", dtype: str = "float32",
                  param_dtype: str = "float32", matmul_dtype: str = "float32",
-                 remat: bool = False, random_init: bool = False,
+                 cpu_kernels: str = "auto", remat: bool = False, random_init: bool = False,
                  seed: int = 0, **config_overrides) -> Encoder:
   """Loads a BERT-family encoder from a checkpoint directory, a packaged model name or a hub id.
 
@@ -205,15 +208,17 @@ def load_encoder(name_or_path: str | os.PathLike = "all-MiniLM-L6-v2", *,
   sentence-transformers settings when it has them, else to [CLS], no normalization and 256.
   `dtype` is the compute dtype, `param_dtype` the weights', `matmul_dtype` the products' inputs
   (bfloat16: mixed precision, see matmul.py; "auto": bfloat16 where this machine multiplies it
-  natively); `remat` recomputes each layer in the backward pass (training memory).
+  natively); `cpu_kernels` computes the model with the kernels of cpu_kernels.py ("auto": on
+  CPUs only); `remat` recomputes each layer in the backward pass (training memory).
   `batch_size` rows go to the devices at a time; `chunk_tokens` is how many tokens of a batch a
   device computes at once ("auto": 2,048 on CPUs, whole batches on accelerators).
   `random_init` keeps the tokenizer but initializes the weights (with `config_overrides` applied
   to the architecture, e.g. num_hidden_layers=2): tiny models for tests.
   """
   model_dir, model, params = load_tower(name_or_path, dtype=dtype, param_dtype=param_dtype,
-                                        matmul_dtype=matmul_dtype, remat=remat,
-                                        random_init=random_init, seed=seed, **config_overrides)
+                                        matmul_dtype=matmul_dtype, cpu_kernels=cpu_kernels,
+                                        remat=remat, random_init=random_init, seed=seed,
+                                        **config_overrides)
   spec = hf_checkpoint.load_sentence_spec(model_dir) or hf_checkpoint.SentenceEmbeddingSpec()
   tokenizer = Tokenizer.from_pretrained(
       model_dir, query_max_length=query_max_length, bucket_size=bucket_size,
@@ -224,13 +229,16 @@ def load_encoder(name_or_path: str | os.PathLike = "all-MiniLM-L6-v2", *,
 
 
 def load_tower(name_or_path, *, dtype: str = "float32", param_dtype: str = "float32",
-               matmul_dtype: str = "float32", remat: bool = False, random_init: bool = False,
-               seed: int = 0, **config_overrides) -> tuple[pathlib.Path, BertModel, dict]:
-  """(checkpoint directory, model, numpy params): the weights alone, without a tokenizer."""
+               matmul_dtype: str = "float32", cpu_kernels: str = "auto", remat: bool = False,
+               random_init: bool = False, seed: int = 0,
+               **config_overrides) -> tuple[pathlib.Path, BertModel, dict]:
+  """(local checkpoint directory, model, numpy params): the weights alone, without a
+  tokenizer (see load_encoder for the arguments)."""
   model_dir = hf_checkpoint.resolve_model_dir(name_or_path)
   config = hf_checkpoint.load_config(model_dir, **config_overrides)
   model = BertModel(config, dtype=as_dtype(dtype), param_dtype=as_dtype(param_dtype),
-                    matmul_dtype=as_dtype(matmul.resolve_dtype(matmul_dtype)), remat=remat)
+                    matmul_dtype=as_dtype(matmul.resolve_dtype(matmul_dtype)),
+                    cpu_kernels=kernels.resolve(cpu_kernels), remat=remat)
   params = init_params(model, seed) if random_init else load_params(model, model_dir)
   return model_dir, model, jax.device_get(params)
 
@@ -254,4 +262,4 @@ def load_params(model: BertModel, model_dir: str | os.PathLike):
   """The checkpoint's weights in the model's parameter dtype."""
   shapes = param_shapes(model)
   dtype = jax.tree.leaves(shapes)[0].dtype
-  return hf_checkpoint.load_params(pathlib.Path(model_dir), shapes, dtype=dtype)
+  return hf_checkpoint.read_params(pathlib.Path(model_dir), shapes, dtype=dtype)

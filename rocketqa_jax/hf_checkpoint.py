@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import safetensors.numpy
 
+from rocketqa_jax import artifacts
 from rocketqa_jax.bert import BertConfig
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,10 @@ class CheckpointError(ValueError):
 
 
 def resolve_model_dir(name_or_path: str | os.PathLike) -> pathlib.Path:
-  """A local directory, a packaged model name, or a hub id (downloaded once, then cached)."""
+  """A local directory, one on an object store (gs://, downloaded once per process), a packaged
+  model name, or a hub id (downloaded once, then cached)."""
+  if artifacts.is_remote(name_or_path):
+    return pathlib.Path(artifacts.local_dir(name_or_path))
   path = pathlib.Path(name_or_path).expanduser()
   if path.is_dir():
     return path
@@ -171,7 +175,7 @@ def _weight_files(model_dir: pathlib.Path) -> list[pathlib.Path]:
                           "not read: convert them to safetensors)")
 
 
-def load_params(model_dir: pathlib.Path, expected: dict, dtype=np.float32) -> dict:
+def read_params(model_dir: pathlib.Path, expected: dict, dtype=np.float32) -> dict:
   """Maps the checkpoint's tensors onto the parameter tree `expected` (arrays or shape structs).
 
   Raises CheckpointError naming every missing, unexpected and mis-shaped tensor at once.

@@ -1,12 +1,13 @@
 """Runs the configured stages: python -m rocketqa_jax.main --config=configs/x.py --workdir=DIR.
 
-Overrides: --config.model.dtype=bfloat16; config arguments: --config=configs/x.py:quick.
+Overrides: --config.model.dtype=bfloat16; config arguments: --config=configs/x.py:quick. The
+workdir may be a local folder or gs://bucket/path.
 """
 
 import json
 import logging
 import os
-import pathlib
+import sys
 import time
 
 import jax
@@ -14,16 +15,15 @@ from absl import app, flags
 from absl import logging as absl_logging
 from ml_collections import config_flags
 
-from rocketqa_jax import artifacts, config_lib, distributed, matmul, stages
+from rocketqa_jax import artifacts, config_lib, cpu_kernels, distributed, matmul, pipeline
 from rocketqa_jax.host_memory import keep_freed_memory
+from rocketqa_jax.workdir import Workdir
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py[:arg]).",
                                           lock_config=True)
-_WORKDIR = flags.DEFINE_string("workdir", None, "Where every stage writes its outputs.")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Where every stage writes its outputs "
+                               "(a local folder or gs://...).")
 flags.mark_flags_as_required(["config", "workdir"])
-
-STAGES = {name: getattr(stages, name) for name in config_lib.STAGES if name != "eval"}
-STAGES["eval"] = stages.evaluate
 
 
 def main(argv):
@@ -38,27 +38,38 @@ def main(argv):
   try:
     config_lib.validate(config)
   except ValueError as e:
-    raise app.UsageError(str(e)) from None
+    sys.exit(f"config error: {e}")
   if config.compilation_cache and not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
     jax.config.update("jax_compilation_cache_dir", os.path.expanduser(config.compilation_cache))
-  workdir = pathlib.Path(_WORKDIR.value)
-  artifacts.write_text_atomic(workdir / "config.json", config.to_json_best_effort(indent=2))
+  workdir = Workdir(_WORKDIR.value)
+  try:
+    stages = pipeline.plan(config, workdir)
+  except (pipeline.StaleStageError, pipeline.MissingInputError) as e:
+    sys.exit(f"workdir error: {e}")
+  if jax.process_index() == 0:
+    artifacts.write_text(workdir.config, config.to_json_best_effort(indent=2))
   log = logging.getLogger("rocketqa_jax")
-  log.info("matrix products in %s (model.matmul_dtype=%s, %s)",
-           matmul.resolve_dtype(config.model.matmul_dtype), config.model.matmul_dtype,
-           jax.devices()[0].device_kind)
+  device = jax.devices()[0]
+  log.info("matrix products in %s (model.matmul_dtype=%s, %s); CPU kernels %s "
+           "(model.cpu_kernels=%s)", matmul.resolve_dtype(config.model.matmul_dtype),
+           config.model.matmul_dtype, device.device_kind,
+           "on" if cpu_kernels.resolve(config.model.cpu_kernels, device) else "off",
+           config.model.cpu_kernels)
   seconds = {}
-  for stage in config_lib.stages(config):
-    log.info("stage %s", stage)
-    ran = not stages.is_complete(stage, workdir)  # Else the stage skips itself.
+  for stage in stages:
+    if stage.resumable and workdir.is_complete(stage.name):
+      log.info("%s: %s is complete, skipping", stage.name, workdir.stage(stage.name))
+      continue
+    log.info("stage %s", stage.name)
     start = time.perf_counter()
-    STAGES[stage](config, workdir)
-    distributed.barrier(f"stage {stage}")
-    seconds[stage] = time.perf_counter() - start
-    if ran and jax.process_index() == 0:  # A line per stage run: a resumed run adds its rest.
-      with (workdir / "timings.jsonl").open("a") as f:
-        f.write(json.dumps({"stage": stage, "seconds": round(seconds[stage], 1),
-                            "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}) + "\n")
+    stage.run(config, workdir)
+    distributed.barrier(f"stage {stage.name}")
+    seconds[stage.name] = time.perf_counter() - start
+    pipeline.record(stage, config, workdir, seconds[stage.name])
+    if jax.process_index() == 0:  # A line per stage run: a resumed run adds its rest.
+      artifacts.append_line(workdir.timings, json.dumps({
+          "stage": stage.name, "seconds": round(seconds[stage.name], 1),
+          "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}))
   log.info("wall time per stage (s): %s; total %.0f s",
            ", ".join(f"{k} {v:.0f}" for k, v in seconds.items()), sum(seconds.values()))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from typing import Sequence
 
@@ -58,6 +59,12 @@ def dpr_tokens(text: str) -> list[str]:
   return [m.group().lower() for m in _DPR_TOKEN.finditer(text)]
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _cached_tokens(text: str) -> list[str]:
+  """dpr_tokens of a passage text that many questions retrieve (do not modify the list)."""
+  return dpr_tokens(text)
+
+
 def contains_any(tokens: list[str], answers_tokens: Sequence[list[str]]) -> bool:
   """Whether some answer's (non-empty) token sequence occurs contiguously in `tokens`."""
   return any(a and any(tokens[i:i + len(a)] == a for i in range(len(tokens) - len(a) + 1))
@@ -69,8 +76,12 @@ def has_answer(answers: Sequence[str], text: str) -> bool:
   return contains_any(dpr_tokens(text), [dpr_tokens(a) for a in answers])
 
 
-def answer_top_k_accuracy(ranked_texts: Sequence[Sequence[str]], answers: Sequence[Sequence[str]],
-                          k: int) -> float:
-  """DPR's "R@k": fraction of questions with an answer string in any of their top-k passages."""
-  return float(np.mean([any(has_answer(a, t) for t in texts[:k])
-                        for texts, a in zip(ranked_texts, answers, strict=True)]))
+def answer_accuracy(ranked_texts: Sequence[Sequence[str]], answers: Sequence[Sequence[str]],
+                    ks: Sequence[int]) -> dict[int, float]:
+  """DPR's "R@k" for each k: the fraction of questions with an answer string in any of their
+  top-k passages (each passage's text tokenized once, however many ks)."""
+  answer_tokens = [[dpr_tokens(a) for a in q] for q in answers]
+  first = [next((rank for rank, text in enumerate(texts, 1)
+                 if contains_any(_cached_tokens(text), a)), 0)
+           for texts, a in zip(ranked_texts, answer_tokens, strict=True)]
+  return {k: float(np.mean([0 < f <= k for f in first])) for k in ks}

@@ -3,25 +3,36 @@ table (retrieval metrics per model), for people who want to look rather than rea
 
 from __future__ import annotations
 
+import io
 import json
-import pathlib
+from typing import Mapping
 
-TRAINING_STAGES = ("train_de0", "train_ce", "train_de1", "train_de2")
+from rocketqa_jax import artifacts
+from rocketqa_jax.artifacts import PathLike
 
 
-def _metrics(path: pathlib.Path) -> list[dict]:
+def _metrics(path) -> list[dict]:
   return [json.loads(line) for line in path.read_text().splitlines() if line]
 
 
-def plot_training_curves(workdir: str | pathlib.Path, out: str | pathlib.Path) -> pathlib.Path:
-  """Loss and in-batch accuracy against step, one line per training stage in the workdir."""
+def _save(fig, out: PathLike) -> None:
+  import matplotlib.pyplot as plt
+  fig.tight_layout()
+  buffer = io.BytesIO()
+  fig.savefig(buffer, format="png", dpi=100)
+  plt.close(fig)
+  artifacts.write_bytes(out, buffer.getvalue())
+
+
+def plot_training_curves(metrics: Mapping[str, PathLike], out: PathLike) -> None:
+  """Loss and in-batch accuracy against step, one line per training stage: `metrics` maps a
+  stage to its metrics.jsonl (those missing are left out)."""
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
-  workdir, out = pathlib.Path(workdir), pathlib.Path(out)
   fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-  for stage in TRAINING_STAGES:
-    path = workdir / stage / "metrics.jsonl"
+  for stage, path in metrics.items():
+    path = artifacts.path(path)
     if path.exists() and (rows := _metrics(path)):
       steps = [r["step"] for r in rows]
       axes[0].plot(steps, [r["loss"] for r in rows], label=stage)
@@ -31,22 +42,17 @@ def plot_training_curves(workdir: str | pathlib.Path, out: str | pathlib.Path) -
     ax.set_title(name)
     ax.grid(alpha=0.3)
     ax.legend()
-  fig.tight_layout()
-  out.parent.mkdir(parents=True, exist_ok=True)
-  fig.savefig(out, dpi=100)
-  plt.close(fig)
-  return out
+  _save(fig, out)
 
 
-def plot_ablation(results: dict[str, dict], out: str | pathlib.Path,
+def plot_ablation(results: dict[str, dict], out: PathLike,
                   metrics: tuple[str, ...] = ("mrr@10", "recall@1", "recall@5", "answer@5")
-                  ) -> pathlib.Path:
+                  ) -> None:
   """Grouped bars: one group per metric, one bar per model (the eval stage's table)."""
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
   import numpy as np
-  out = pathlib.Path(out)
   first = next(iter(results.values()))
   shown = [m for m in metrics if all(m in r for r in results.values())] or [
       k for k, v in first.items() if isinstance(v, float) and not k.endswith("_per_s")][:4]
@@ -60,8 +66,4 @@ def plot_ablation(results: dict[str, dict], out: str | pathlib.Path,
   ax.set_ylim(0, 1.1)
   ax.set_title("retrieval on the eval questions, per model")
   ax.legend(fontsize=8, loc="lower right")
-  fig.tight_layout()
-  out.parent.mkdir(parents=True, exist_ok=True)
-  fig.savefig(out, dpi=100)
-  plt.close(fig)
-  return out
+  _save(fig, out)

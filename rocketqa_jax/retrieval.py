@@ -24,6 +24,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 from rocketqa_jax import sharding
 
 log = logging.getLogger(__name__)
+INDEXES = ("exact", "scann")  # config.mine.index, config.eval.index, search --index.
 
 
 def _merge_top_k(scores, ids, new_scores, new_ids, k):
@@ -165,6 +166,16 @@ class ScannIndex:
     import scann
     meta = json.loads((pathlib.Path(directory) / "rocketqa_index.json").read_text())
     return cls(scann.scann_ops_pybind.load_searcher(str(directory)), meta["ids"], meta["params"])
+
+
+def build_index(kind: str, embeddings: np.ndarray, ids: Sequence[str] | None = None, *,
+                k: int = 10) -> ExactIndex | ScannIndex:
+  """An index of `kind` ("exact" or "scann", tuned for `k` neighbours) over the embeddings."""
+  if kind == "exact":
+    return ExactIndex(embeddings, ids)
+  if kind == "scann":
+    return ScannIndex.build(embeddings, ids, k=k)
+  raise ValueError(f"index={kind!r}: expected one of {INDEXES}")
 
 
 def recall_against_exact(approx_rows: np.ndarray, exact_rows: np.ndarray) -> float:

@@ -12,59 +12,52 @@ missing). Batch mode reads `id<TAB>question` lines (or a DPR QA .csv) and writes
 
 from __future__ import annotations
 
-import json
-import pathlib
 import sys
 import textwrap
 
 import ml_collections
 from absl import app, flags
 
-from rocketqa_jax import evaluation, stages
+from rocketqa_jax import artifacts, evaluation, models, retrieval, stages
 from rocketqa_jax.corpus_encoding import corpus_embeddings
-from rocketqa_jax.data.datasets import read_questions
+from rocketqa_jax.data.datasets import load_data, read_questions
 from rocketqa_jax.host_memory import keep_freed_memory
-from rocketqa_jax.retrieval import ExactIndex, ScannIndex
+from rocketqa_jax.workdir import INITIAL, Workdir
 
+# Newest first: the default is the latest trained dual encoder (stages.STAGES' order).
+MODELS = (*reversed(stages.DUAL_ENCODERS), INITIAL)
 _WORKDIR = flags.DEFINE_string("workdir", None, "A pipeline workdir (holds config.json).")
-_MODEL = flags.DEFINE_string("model", "", "initial | train_de0 | train_de1 | train_de2; "
+_MODEL = flags.DEFINE_string("model", "", f"{' | '.join(reversed(MODELS))}; "
                              "default: the latest trained.")
 _K = flags.DEFINE_integer("k", 5, "Passages per question.")
-_INDEX = flags.DEFINE_enum("index", "exact", evaluation.INDEXES, "Exact search or ScaNN.")
+_INDEX = flags.DEFINE_enum("index", "exact", retrieval.INDEXES, "Exact search or ScaNN.")
 _QUESTIONS = flags.DEFINE_string("questions", "", "Batch mode: a file of questions.")
 _RUN = flags.DEFINE_string("run", "", "Batch mode: the TREC run file to write.")
 flags.mark_flag_as_required("workdir")
-MODELS = ("train_de2", "train_de1", "train_de0", "initial")
 
 
 class Searcher:
   """A workdir's query encoder and corpus index, ready for questions."""
 
-  def __init__(self, workdir: str | pathlib.Path, model: str = "", index: str = "exact"):
-    workdir = pathlib.Path(workdir)
-    config_path = workdir / "config.json"
-    if not config_path.exists():
-      raise FileNotFoundError(f"{config_path} is missing: is {workdir} a pipeline workdir?")
-    self.config = config = ml_collections.ConfigDict(
-        json.loads(config_path.read_text()))
-    trained = {name: stages.trained_towers(workdir, name) for name in MODELS[:-1]}
-    self.model = model or next((m for m in MODELS[:-1] if trained[m]), "initial")
+  def __init__(self, workdir: artifacts.PathLike, model: str = "", index: str = "exact"):
+    workdir = Workdir(workdir)
+    if not workdir.config.exists():
+      raise FileNotFoundError(f"{workdir.config} is missing: is {workdir} a pipeline workdir?")
+    self.config = config = ml_collections.ConfigDict(artifacts.read_json(workdir.config))
+    trained = [m for m in MODELS[:-1] if workdir.is_complete(m)]
+    self.model = model or (trained + [INITIAL])[0]
     if self.model not in MODELS:
       raise ValueError(f"--model={self.model!r}: expected one of {MODELS}")
-    if self.model == "initial":
-      towers = (None, None)
-    elif trained[self.model]:
-      towers = trained[self.model]
-    else:
-      raise FileNotFoundError(f"{workdir / self.model} has no trained towers")
-    self.query_encoder = evaluation.encoder_from_config(config, towers[0])
-    passage_encoder = evaluation.encoder_from_config(config, towers[1])
-    self.corpus = stages.load_data(config).corpus
+    if self.model != INITIAL and self.model not in trained:
+      raise FileNotFoundError(f"{workdir.stage(self.model)} has no trained towers: stage "
+                              f"{self.model} has not finished")
+    towers = workdir.towers(self.model) if self.model != INITIAL else None
+    self.query_encoder, passage_encoder = models.load_encoders(config, towers)
+    self.corpus = load_data(config.data).corpus
     embeddings, ids = corpus_embeddings(
-        passage_encoder, self.corpus, stages.embeddings_dir(workdir, self.model),
+        passage_encoder, self.corpus, workdir.embeddings(self.model),
         use_titles=config.data.use_titles, shard_size=config.eval.shard_size)
-    self.index = (ScannIndex.build(embeddings, ids) if index == "scann"
-                  else ExactIndex(embeddings, ids))
+    self.index = retrieval.build_index(index, embeddings, ids)
 
   def search(self, questions: list[str], k: int):
     """(passage ids [n, k], scores [n, k])."""

@@ -12,7 +12,6 @@ import json
 import logging
 import math
 import os
-import pathlib
 import signal
 import time
 from typing import Any
@@ -24,7 +23,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from rocketqa_jax import sharding
+from rocketqa_jax import artifacts, host_memory, sharding
 from rocketqa_jax.checkpointing import Checkpoints
 from rocketqa_jax.data.sampler import BatchSampler
 
@@ -85,12 +84,13 @@ def train_step(state: TrainState, batch: dict, *, loss_fn, tx, schedule, rng) ->
 
 
 class Trainer:
-  """Minimizes `loss_fn` over `sampler`'s batches, checkpointing to `workdir/checkpoints`."""
+  """Minimizes `loss_fn` over `sampler`'s batches. Writes into `directory` (local or gs://)
+  `checkpoints/` (orbax), `metrics.jsonl` and `tensorboard/`."""
 
-  def __init__(self, cfg, loss_fn, sampler: BatchSampler, mesh, workdir: str | os.PathLike,
+  def __init__(self, cfg, loss_fn, sampler: BatchSampler, mesh, directory: artifacts.PathLike,
                seed: int = 0):
     self.cfg, self.sampler, self.mesh = cfg, sampler, mesh
-    self.workdir = pathlib.Path(workdir)
+    self.directory = artifacts.path(directory)
     self.tx, self.schedule = make_optimizer(cfg, cfg.steps)
     if not cfg.get("dropout", True):  # The loss runs deterministically when given no RNG.
       loss_fn = functools.partial(_without_rng, loss_fn)
@@ -116,23 +116,24 @@ class Trainer:
     """Runs to cfg.steps, resuming from the latest checkpoint when there is one."""
     from tqdm.auto import tqdm
     cfg, signature = self.cfg, self.sampler.signature()
-    self.workdir.mkdir(parents=True, exist_ok=True)
-    checkpoints = Checkpoints(self.workdir / "checkpoints", every=cfg.checkpoint_every,
+    checkpoints = Checkpoints(self.directory / "checkpoints", every=cfg.checkpoint_every,
                               keep=cfg.keep_checkpoints)
     state = self.init_state(params)
     if checkpoints.latest_step() is not None:
       state = checkpoints.restore(state, signature)
       log.info("resumed from step %d", int(state.step))
     start = int(state.step)
-    metrics_log = MetricsLog(self.workdir / "metrics.jsonl", start)
+    metrics_log = MetricsLog(self.directory / "metrics.jsonl", start)
     bar = tqdm(initial=start, total=cfg.steps, desc="train", unit="step", dynamic_ncols=True,
                disable=jax.process_index() != 0)
     last_time, last_step, skipped = time.perf_counter(), start, int(state.skipped)
-    on_cpu = jax.default_backend() == "cpu"  # Accelerators: steps stay queued ahead.
+    # With freed host memory kept for reuse (CPUs), one step at a time (host_memory.py says
+    # why); elsewhere steps stay queued ahead.
+    one_at_a_time = host_memory.is_kept()
     try:
       for step in range(start, cfg.steps):
         state, metrics = self.step_fn(state, self.batch(step))
-        if on_cpu:  # One step in flight, so freed host memory is reused (host_memory.py).
+        if one_at_a_time:
           jax.block_until_ready(metrics)
         checkpoints.save(step + 1, state, signature, force=step + 1 == cfg.steps)
         if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
@@ -177,7 +178,7 @@ class MetricsLog:
   process 0; on resume, what was logged past the restored step (after the last checkpoint,
   before a crash) is dropped, so no step appears twice."""
 
-  def __init__(self, path: pathlib.Path, start_step: int):
+  def __init__(self, path, start_step: int):
     self.path = path
     self.enabled = jax.process_index() == 0
     self.tensorboard = None
@@ -186,15 +187,14 @@ class MetricsLog:
     if path.exists():
       kept = [line for line in path.read_text().splitlines()
               if line and json.loads(line)["step"] <= start_step]
-      path.write_text("".join(line + "\n" for line in kept))
+      artifacts.write_text(path, "".join(line + "\n" for line in kept))
     from tensorboardX import SummaryWriter
     self.tensorboard = SummaryWriter(str(path.parent / "tensorboard"),
                                      purge_step=start_step + 1 if start_step else None)
 
   def write(self, metrics: dict) -> None:
     if self.enabled:
-      with self.path.open("a") as f:
-        f.write(json.dumps(metrics) + "\n")
+      artifacts.append_line(self.path, json.dumps(metrics))
       for name, value in metrics.items():
         if name != "step":
           self.tensorboard.add_scalar(f"train/{name}", value, metrics["step"])

@@ -1,4 +1,5 @@
-"""Mixed-precision products (rocketqa_jax/matmul.py) against a float64 reference."""
+"""Mixed-precision products (rocketqa_jax/matmul.py, and cpu_kernels.einsum with its bfloat16
+gradient products) against a float64 reference."""
 
 import flax.linen as nn
 import jax
@@ -6,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rocketqa_jax import matmul
+from rocketqa_jax import cpu_kernels, matmul
 
 BF16_EPS = 2.0 ** -8  # bfloat16 keeps 8 significant bits.
 
@@ -20,11 +21,13 @@ def _bf16(x):
     ("bhqd,bhkd->bhqk", (2, 3, 8, 16), (2, 3, 12, 16)),  # Attention scores.
     ("bhqk,bhkd->bhqd", (2, 3, 8, 12), (2, 3, 12, 16)),  # Attention output.
 ])
-def test_values_and_gradients_are_bfloat16_rounded_float32_sums(spec, a_shape, b_shape):
+def test_cpu_values_and_gradients_are_bfloat16_rounded_float32_sums(spec, a_shape, b_shape):
   rng = np.random.default_rng(0)
   a, b = rng.normal(size=a_shape).astype(np.float32), rng.normal(size=b_shape).astype(np.float32)
   g = rng.normal(size=np.einsum(spec, a, b).shape).astype(np.float32)
-  out, vjp = jax.vjp(lambda a, b: matmul.einsum(spec, a, b, jnp.bfloat16), a, b)
+  out, vjp = jax.vjp(lambda a, b: cpu_kernels.einsum(spec, a, b, jnp.bfloat16), a, b)
+  # The reference product (autodiff) gives the same values.
+  np.testing.assert_array_equal(matmul.einsum(spec, a, b, jnp.bfloat16), out)
   da, db = vjp(jnp.asarray(g))
   assert out.dtype == da.dtype == db.dtype == jnp.float32
   # The reference: inputs (and, for gradients, the cotangent) rounded, then exact float64 sums.
@@ -43,15 +46,17 @@ def test_values_and_gradients_are_bfloat16_rounded_float32_sums(spec, a_shape, b
 
 def test_float32_is_the_plain_product():
   a, b = np.ones((3, 4), np.float32) / 3, np.ones((4, 5), np.float32) / 7
-  np.testing.assert_array_equal(matmul.einsum("...k,kn->...n", a, b, jnp.float32),
-                                jnp.einsum("...k,kn->...n", a, b))
+  for product in (matmul.einsum, cpu_kernels.einsum):
+    np.testing.assert_array_equal(product("...k,kn->...n", a, b, jnp.float32),
+                                  jnp.einsum("...k,kn->...n", a, b))
 
 
-def test_dense_layer_keeps_its_dtype_and_odd_row_counts_work():
+@pytest.mark.parametrize("product", [matmul.einsum, cpu_kernels.einsum])
+def test_dense_layer_keeps_its_dtype_and_odd_row_counts_work(product):
   # Positive inputs: sums without cancellation, so bfloat16 rounding stays relative.
   x = jnp.asarray(np.random.default_rng(1).uniform(0.5, 1.5, (7, 5, 16)), jnp.float32)  # 35 rows.
   for dtype in (jnp.float32, jnp.bfloat16):
-    layer = nn.Dense(8, dtype=dtype, dot_general=matmul.dot_general(jnp.bfloat16))
+    layer = nn.Dense(8, dtype=dtype, dot_general=matmul.dot_general(jnp.bfloat16, product))
     params = layer.init(jax.random.key(0), x)
     assert layer.apply(params, x).dtype == dtype
     grads = jax.grad(lambda p: layer.apply(p, x).astype(jnp.float32).sum())(params)

@@ -61,8 +61,11 @@ def test_dpr_has_answer(answer, text, expected):
   assert metrics.has_answer([answer], text) is expected
 
 
-def test_answer_top_k_accuracy():
-  texts = [["no", "the answer is Paris"], ["Berlin is here", "x"]]
-  answers = [["Paris"], ["Berlin", "Bonn"]]
-  assert metrics.answer_top_k_accuracy(texts, answers, 1) == 0.5
-  assert metrics.answer_top_k_accuracy(texts, answers, 2) == 1.0
+def test_answer_accuracy():
+  texts = [["no", "the answer is Paris"], ["Berlin is here", "x"], ["nothing", "here"]]
+  answers = [["Paris"], ["Berlin", "Bonn"], ["Rome"]]
+  assert metrics.answer_accuracy(texts, answers, (1, 2)) == {1: 1 / 3, 2: 2 / 3}
+  # Against the plain rule: some answer's tokens in some passage of the top k.
+  for k in (1, 2):
+    plain = np.mean([any(metrics.has_answer(a, t) for t in ts[:k]) for ts, a in zip(texts, answers)])
+    assert metrics.answer_accuracy(texts, answers, (k,))[k] == plain

@@ -12,6 +12,10 @@ lines, or a DPR QA CSV when it ends in .csv) or, for squad_mini, from its unlabe
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
+
+import ml_collections
 
 from rocketqa_jax.data import dpr, msmarco, squad
 from rocketqa_jax.data.types import Corpus, Question
@@ -40,8 +44,14 @@ def _required(data_config, *fields: str) -> None:
 
 
 def load_data(data_config) -> RetrievalData:
-  """The corpus and the labeled, unlabeled and eval questions `data_config` names."""
-  c = data_config
+  """The corpus and the labeled, unlabeled and eval questions `data_config` (config.data)
+  names; read once per process for the same config (stages run one after another)."""
+  return _read(data_config.to_json(sort_keys=True))
+
+
+@functools.lru_cache(maxsize=1)
+def _read(data_json: str) -> RetrievalData:
+  c = ml_collections.ConfigDict(json.loads(data_json))
   if c.name not in NAMES:
     raise ValueError(f"config.data.name={c.name!r}: expected one of {NAMES}")
   unlabeled = read_questions(c.unlabeled) if c.unlabeled else None
