@@ -138,11 +138,19 @@ def local_dir(p: PathLike) -> str:
     root = path(p)
     if not root.is_dir():
       raise FileNotFoundError(f"{p} is not a folder")
-    for source in root.rglob("*"):
-      if source.is_file():
-        target = os.path.join(local, os.fspath(source.relative_to(root)))
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        with open(target, "wb") as f:
-          f.write(source.read_bytes())
+    for source in _files(root):
+      target = os.path.join(local, os.fspath(source.relative_to(root)))
+      os.makedirs(os.path.dirname(target), exist_ok=True)
+      with open(target, "wb") as f:
+        f.write(source.read_bytes())
     _DOWNLOADS[key] = local
   return _DOWNLOADS[key]
+
+
+def _files(folder: epath.Path) -> Iterator[epath.Path]:
+  """Every file under `folder` (a checkpoint folder: a few files, one level of subfolders)."""
+  for p in folder.iterdir():
+    if p.is_dir():
+      yield from _files(p)
+    else:
+      yield p
