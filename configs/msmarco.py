@@ -6,13 +6,11 @@
 qrels.train.tsv (502,939 labeled questions), queries.dev.small.tsv + qrels.dev.small.tsv (6,980
 questions; MRR@10, RocketQA 37.0 after all steps; ablation 33.32 -> 36.38 -> 37.02).
 
-RocketQA (Qu et al. 2021; ../shared/docs/rocketqa_recipe.md; the settings NQ and MS MARCO share
-are in configs/rocketqa_paper.py): ERNIE 2.0 base dual encoder,
-[CLS] pooling, dot product, lengths 32/128, lr 3e-5, 10% warmup, 512 queries per GPU on 8 GPUs;
-40 epochs for M_D^(0), 10 for M_D^(1) and M_D^(2); M_C negatives: 4 at random from M_D^(0)'s
-top 1000; denoising: top 50, negatives below 0.1; augmentation: top 50 of M_D^(1), pseudo-positive
-above 0.9, negatives below 0.1. Arguments: root=DIR, unlabeled=FILE (`qid<TAB>question` lines;
-RocketQA used 1.5M questions from Yahoo! Answers, ORCAS and MS MARCO's unlabeled queries).
+RocketQA's MS MARCO settings (docs/rocketqa.md; the shared ones in configs/rocketqa_paper.py):
+batch 512 per GPU on 8 GPUs, 40 epochs for M_D^(0) and 10 for M_D^(1) and M_D^(2), passages
+without titles; M_C's negatives: 4 at random from M_D^(0)'s top 1000; denoising: top 50.
+Arguments: root=DIR, unlabeled=FILE (`qid<TAB>question` lines; RocketQA used 1.5M questions
+from Yahoo! Answers, ORCAS and MS MARCO's unlabeled queries).
 """
 
 import pathlib

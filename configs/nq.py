@@ -7,15 +7,13 @@
 (58,880 questions with positive passage ids) and nq-test.csv (3,610 questions, answers only:
 evaluated by DPR's top-k answer accuracy, RocketQA's R@5 / R@20 / R@100 = 74.0 / 82.7 / 88.5).
 
-RocketQA (Qu et al. 2021; ../shared/docs/rocketqa_recipe.md; the settings NQ and MS MARCO share
-are in configs/rocketqa_paper.py): ERNIE 2.0 base dual encoder,
-[CLS] pooling, dot product, title + text as a segment pair, query/passage lengths 32/128, lr 3e-5,
-10% warmup, 512 queries per GPU on 2 GPUs, 30 epochs; M_C negatives: one non-answer passage from
-M_D^(0)'s top 100; denoising: top 100, negatives below 0.1, one per question; augmentation: top 50
-of M_D^(1), pseudo-positive above 0.9, one negative below 0.1. The cross-encoder here starts from
-ERNIE 2.0 base too (the paper used ERNIE 2.0 large: set ce.checkpoint to a large checkpoint).
-Arguments: root=DIR, unlabeled=FILE (questions for augmentation: `id<TAB>question` lines or a
-DPR QA .csv; RocketQA drew them from other QA collections).
+RocketQA's NQ settings (docs/rocketqa.md; the shared ones in configs/rocketqa_paper.py): batch
+512 per GPU on 2 GPUs, 30 epochs for every dual encoder, title and text as a segment pair; M_C's
+negatives: one non-positive passage from M_D^(0)'s top 100; denoising: top 100. The
+cross-encoder starts from ERNIE 2.0 base here (the paper used ERNIE 2.0 large: set
+ce.checkpoint to a large checkpoint). Arguments: root=DIR, unlabeled=FILE (questions for
+augmentation: `id<TAB>question` lines or a DPR QA .csv; RocketQA drew them from other QA
+collections).
 """
 
 import pathlib
