@@ -76,7 +76,8 @@ def validate(config) -> None:
       raise ValueError(f"config.{section}: steps={config[section].steps} and epochs="
                        f"{config[section].epochs}; one of them must be positive")
   check("data.name", config.data.name, datasets.NAMES)
-  check("data.split", config.data.split, squad.SPLITS)
+  if config.data.name == "squad_mini":
+    check("data.split", config.data.split, squad.SPLITS)
   for name in ("denoise.negative_threshold", "augment.negative_threshold",
                "augment.positive_threshold"):
     section, field = name.split(".")

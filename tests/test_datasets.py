@@ -1,4 +1,5 @@
-"""Datasets by name (squad_mini, dpr, msmarco) and the NQ / MS MARCO configs."""
+"""Datasets by name (squad_mini, dpr, msmarco, beir), TFDS question sets, and the NQ / MS MARCO
+configs."""
 
 import json
 import runpy
@@ -89,3 +90,66 @@ def test_answer_only_eval_on_dpr_files(tmp_path, squad_mini):
     assert m["questions"] == 64 and m["passages"] == 300 and "mrr@10" not in m
     assert 0 <= m["answer@1"] <= m["answer@5"] <= m["answer@20"] <= 1
     assert m["answer@20"] > 0.05  # 20 of 300 passages at random would give about 0.07.
+
+
+def _beir_files(root, squad_mini, n_passages=300):
+  """A BEIR folder made from SQuAD-mini's first paragraphs: train and test qrels."""
+  corpus, kept = squad_mini.corpus, set(squad_mini.corpus.ids[:n_passages])
+  (root / "qrels").mkdir(parents=True)
+  (root / "corpus.jsonl").write_text("".join(
+      json.dumps({"_id": corpus.ids[i], "title": corpus.titles[i], "text": corpus.texts[i]}) + "\n"
+      for i in range(n_passages)))
+  train = [q for q in squad_mini.labeled if q.positive_ids[0] in kept][:96]
+  test = [q for q in squad_mini.unlabeled if q.positive_ids[0] in kept][:48]
+  (root / "queries.jsonl").write_text("".join(json.dumps({"_id": q.id, "text": q.text}) + "\n"
+                                              for q in train + test))
+  for split, questions in (("train", train), ("test", test)):
+    (root / "qrels" / f"{split}.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(
+        f"{q.id}\t{q.positive_ids[0]}\t1\n" for q in questions))
+  return train, test
+
+
+def test_beir_by_name_trains_and_evaluates(tmp_path, squad_mini):
+  train, test = _beir_files(tmp_path / "beir", squad_mini)
+  data = datasets.load_data(_config("beir", path=str(tmp_path / "beir"), split="test").data)
+  assert len(data.corpus) == 300 and data.corpus.titles[0] == squad_mini.corpus.titles[0]
+  assert [q.id for q in data.labeled] == [q.id for q in train]
+  assert [(q.id, q.positive_ids) for q in data.eval] == [(q.id, q.positive_ids[:1]) for q in test]
+  with pytest.raises(FileNotFoundError, match="no eval.tsv or eval.tsv.gz"):
+    datasets.load_data(_config("beir", path=str(tmp_path / "beir")).data)  # split "eval".
+  result = run_python(["-m", "rocketqa_jax.main", "--config=configs/tiny.py",
+                       f"--workdir={tmp_path / 'work'}", "--config.data.name=beir",
+                       f"--config.data.path={tmp_path / 'beir'}", "--config.data.split=test",
+                       "--config.stages=train_de0,eval", "--config.train.steps=2"])
+  assert result.returncode == 0, result.stderr[-3000:]
+  metrics = json.loads((tmp_path / "work" / "eval" / "metrics.json").read_text())
+  assert set(metrics) == {"initial", "train_de0"}
+  assert all(m["questions"] == 48 and m["passages"] == 300 and 0 <= m["mrr@10"] <= 1
+             for m in metrics.values())
+
+
+def test_tfds_question_sets_by_spec(tmp_path, squad_mini, monkeypatch):
+  """natural_questions_open prepared in a TFDS data dir (from two small files the test writes,
+  in place of the download), then read as eval and unlabeled questions of the dpr data set."""
+  import unittest.mock
+  import tensorflow_datasets as tfds
+  splits = {"train": squad_mini.unlabeled[:5], "validation": squad_mini.labeled[:3]}
+  files = {}
+  for split, questions in splits.items():
+    files[split] = tmp_path / f"nq-open-{split}.jsonl"
+    files[split].write_text("".join(json.dumps({"question": q.text, "answer": list(q.answers)})
+                                    + "\n" for q in questions))
+  monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
+  with unittest.mock.patch.object(tfds.download.DownloadManager, "download",
+                                  lambda self, urls: {k: str(v) for k, v in files.items()}):
+    tfds.builder("natural_questions_open", data_dir=str(tmp_path / "tfds")).download_and_prepare(
+        file_format="array_record")
+  config = _config("dpr", **_dpr_files(tmp_path, squad_mini))
+  config.data.eval = "tfds:natural_questions_open:validation"
+  config.data.unlabeled = "tfds:natural_questions_open:train"
+  data = datasets.load_data(config.data)
+  assert sorted(q.text for q in data.eval) == sorted(q.text for q in splits["validation"])
+  assert all(q.answers and not q.positive_ids for q in data.eval + data.unlabeled)
+  assert sorted(q.text for q in data.unlabeled) == sorted(q.text for q in splits["train"])
+  with pytest.raises(ValueError, match="expected tfds:NAME:SPLIT"):
+    datasets.read_questions("tfds:natural_questions_open")

@@ -88,13 +88,23 @@ class BeirData:
 
 def load_beir(directory: str | os.PathLike, split: str = "test",
               skip_bad: bool = False) -> BeirData:
+  qrels, questions = _judged(directory, split, skip_bad)
+  return BeirData(read_corpus(directory, skip_bad), questions, qrels)
+
+
+def load_beir_questions(directory: str | os.PathLike, split: str,
+                        skip_bad: bool = False) -> list[Question]:
+  """The judged queries of `split` (e.g. the training questions), without the corpus."""
+  return _judged(directory, split, skip_bad)[1]
+
+
+def _judged(directory, split: str, skip_bad: bool) -> tuple[Qrels, list[Question]]:
   directory = pathlib.Path(directory)
   qrels_path = _in(directory / "qrels", f"{split}.tsv")
   qrels = read_qrels(qrels_path, skip_bad)
   queries_path = _in(directory, "queries.jsonl")
   queries = read_queries(queries_path, skip_bad)
   try:
-    questions = join_qrels(queries, qrels)
+    return qrels, join_qrels(queries, qrels)
   except ValueError as e:
     raise ValueError(f"{qrels_path} vs {queries_path}: {e}") from e
-  return BeirData(read_corpus(directory, skip_bad), questions, qrels)

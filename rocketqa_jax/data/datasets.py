@@ -4,9 +4,13 @@
 - dpr: DPR's files: psgs_w100.tsv corpus, biencoder training JSON (labeled questions with
   positive passage ids), a QA CSV to evaluate on (answers only: DPR's top-k accuracy).
 - msmarco: collection.tsv, train queries + qrels, dev queries + qrels (MRR@10).
+- beir: a BEIR folder (`data.path`): corpus.jsonl, queries.jsonl, qrels/<data.split>.tsv to
+  evaluate on, and qrels/train.tsv, where the data set has one, to train on.
 
-Unlabeled questions for augmentation come from `data.unlabeled` (a file: `id<TAB>question`
-lines, or a DPR QA CSV when it ends in .csv) or, for squad_mini, from its unlabeled split.
+Files of questions (`data.unlabeled`, DPR's `data.eval`) are read by `read_questions`: a DPR QA
+.csv, a BEIR queries .jsonl, `tfds:NAME:SPLIT` (the TFDS question sets of tfds_questions.py,
+prepared beforehand in $TFDS_DATA_DIR), else `id<TAB>question` lines. Unlabeled questions for
+augmentation come from `data.unlabeled` or, for squad_mini, from its unlabeled split.
 """
 
 from __future__ import annotations
@@ -14,13 +18,16 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import os
+import pathlib
 
 import ml_collections
 
-from rocketqa_jax.data import dpr, msmarco, squad
+from rocketqa_jax.data import beir, dpr, msmarco, squad, tfds_questions
 from rocketqa_jax.data.types import Corpus, Question
 
-NAMES = ("squad_mini", "dpr", "msmarco")
+NAMES = ("squad_mini", "dpr", "msmarco", "beir")
+TFDS_PREFIX = "tfds:"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,9 +38,21 @@ class RetrievalData:
   eval: list[Question]  # With positive ids (MRR, recall) and/or answers (answer@k).
 
 
-def read_questions(path: str) -> list[Question]:
-  """Questions of a file: DPR QA CSV (question, answers) if it ends in .csv, else TSV id, text."""
-  return dpr.read_qa_csv(path) if path.endswith(".csv") else msmarco.read_queries(path)
+def read_questions(spec: str) -> list[Question]:
+  """Questions from a DPR QA .csv (question, answers), a BEIR queries .jsonl, a TFDS question
+  set (`tfds:natural_questions_open:validation`), or `id<TAB>question` lines."""
+  if spec.startswith(TFDS_PREFIX):
+    name, _, split = spec[len(TFDS_PREFIX):].rpartition(":")
+    if not name or not split:
+      raise ValueError(f"{spec!r}: expected tfds:NAME:SPLIT, e.g. "
+                       "tfds:natural_questions_open:validation")
+    # TFDS reads TFDS_DATA_DIR once, at import: read it here, when the spec is.
+    return tfds_questions.load_tfds_questions(name, split, os.environ.get("TFDS_DATA_DIR"))
+  if spec.endswith((".csv", ".csv.gz")):
+    return dpr.read_qa_csv(spec)
+  if spec.endswith((".jsonl", ".jsonl.gz")):
+    return beir.read_queries(spec)
+  return msmarco.read_queries(spec)
 
 
 def _required(data_config, *fields: str) -> None:
@@ -64,7 +83,14 @@ def _read(data_json: str) -> RetrievalData:
     train = [ex.question for ex in dpr.read_biencoder_json(c.train)]
     return RetrievalData(dpr.read_passages_tsv(c.corpus),
                          [q for q in train if q.positive_ids], unlabeled or [],
-                         dpr.read_qa_csv(c.eval))
+                         read_questions(c.eval))
+  if c.name == "beir":
+    _required(c, "path")
+    test = beir.load_beir(c.path, c.split)
+    has_train = any((pathlib.Path(c.path) / "qrels" / f"train.tsv{gz}").is_file()
+                    for gz in ("", ".gz"))
+    labeled = beir.load_beir_questions(c.path, "train") if has_train else []
+    return RetrievalData(test.corpus, labeled, unlabeled or [], test.questions)
   _required(c, "corpus", "train", "train_qrels", "eval", "eval_qrels")
   return RetrievalData(msmarco.read_collection(c.corpus),
                        msmarco.load_questions(c.train, c.train_qrels), unlabeled or [],
