@@ -139,8 +139,9 @@ class ScannIndex:
                              num_leaves_to_search=params["num_leaves_to_search"],
                              training_sample_size=params["training_sample_size"]).score_ah(
           params["dims_per_block"],
-          anisotropic_quantization_threshold=params["anisotropic_quantization_threshold"]
-      ).reorder(params["reorder"])
+          anisotropic_quantization_threshold=params["anisotropic_quantization_threshold"])
+      if params["reorder"]:  # 0: hashed scores only, no exact re-scoring.
+        builder = builder.reorder(params["reorder"])
     ids = ids if ids is not None else np.arange(len(embeddings))
     return cls(builder.build(), ids, params)
 

@@ -52,3 +52,19 @@ def test_exact_search_rows_with_k_past_the_corpus():
   rows, scores = exact_search(_clustered(3, seed=4), corpus, k=10, query_batch=2)
   assert rows.shape == (3, 5) and sorted(rows[0].tolist()) == [0, 1, 2, 3, 4]
   assert (np.diff(scores, axis=1) <= 0).all()
+
+
+def test_build_index_is_the_configured_search():
+  """mine.index / eval.index / search --index: one call; ScaNN's brute force below 20,000
+  passages equals exact search; a tree without re-scoring still finds most of the top 10."""
+  from rocketqa_jax.retrieval import build_index
+  corpus, queries = _clustered(3000), _clustered(40, seed=2)
+  exact_rows, _ = build_index("exact", corpus).search_rows(queries, 10)
+  scann_rows, _ = build_index("scann", corpus, k=10).search_rows(queries, 10)
+  np.testing.assert_array_equal(scann_rows, exact_rows)
+  tree = dict(scann_params(1_000_000, 10), num_leaves=50, num_leaves_to_search=10,
+              training_sample_size=3000, reorder=0)
+  approx, _ = ScannIndex.build(corpus, k=10, params=tree).search_rows(queries, 10)
+  assert 0.5 < recall_against_exact(approx, exact_rows) < 1.0
+  with pytest.raises(ValueError, match="index='faiss'"):
+    build_index("faiss", corpus)
