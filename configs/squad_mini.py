@@ -5,7 +5,7 @@ Model: all-MiniLM-L6-v2 (packaged, offline) with its sentence-transformers setti
 L2-normalized, passages of at most 256 tokens, text without title.
 Stages: train_de0 (M_D^(0)), mine0, train_ce (M_C), denoise, train_de1 (M_D^(1)), augment,
 train_de2 (M_D^(2)), eval: the whole pipeline, sized to about 30 minutes on 2 CPU cores.
-Every choice was tuned on the dev split; docs/benchmarks.md ("Tuning SQuAD-mini") has the
+Every choice was tuned on the dev split; docs/benchmarks.md ("Tuning on the dev split") has the
 figures behind each one, and the wall time per stage.
 
 Arguments: `configs/squad_mini.py:quick` evaluates the first 300 questions only;

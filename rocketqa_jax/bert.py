@@ -24,8 +24,6 @@ import jax.numpy as jnp
 from rocketqa_jax import cpu_kernels, matmul
 
 SUPPORTED_MODEL_TYPES = ("bert", "ernie", "roberta", "xlm-roberta", "camembert")
-
-
 _NEGATIVE = jnp.finfo(jnp.float32).min  # A masked key's attention score, as HF.
 _ACTIVATIONS = {
     "gelu": lambda x: jax.nn.gelu(x, approximate=False),
@@ -113,13 +111,17 @@ class _Block(nn.Module):
     return dict(config=self.config, dtype=self.dtype, param_dtype=self.param_dtype,
                 matmul_dtype=self.matmul_dtype, cpu_kernels=self.cpu_kernels)
 
+  @property
+  def product(self):
+    """einsum(spec, a, b, matmul_dtype): matmul.py's (autodiff) or cpu_kernels.py's."""
+    return cpu_kernels.einsum if self.cpu_kernels else matmul.einsum
+
   def einsum(self, spec: str, a: jax.Array, b: jax.Array) -> jax.Array:
-    product = cpu_kernels.einsum if self.cpu_kernels else matmul.einsum
-    return product(spec, a, b, self.matmul_dtype).astype(self.dtype)
+    return self.product(spec, a, b, self.matmul_dtype).astype(self.dtype)
 
   def dense(self, features: int, name: str) -> nn.Dense:
-    product = cpu_kernels.einsum if self.cpu_kernels else matmul.einsum
-    mixed = {"dot_general": matmul.dot_general(self.matmul_dtype, product)} if self.matmul_dtype else {}
+    mixed = ({"dot_general": matmul.dot_general(self.matmul_dtype, self.product)}
+             if self.matmul_dtype else {})
     return nn.Dense(features, dtype=self.dtype, param_dtype=self.param_dtype, name=name, **mixed,
                     kernel_init=nn.initializers.normal(self.config.initializer_range))
 
@@ -151,7 +153,8 @@ class Embeddings(_Block):
         position_ids(attention_mask, cfg.position_offset))
     x += self.embedding_table(cfg.type_vocab_size, "token_type_embeddings")(token_type_ids)
     if cfg.task_type_vocab_size:
-      x += self.embedding_table(cfg.task_type_vocab_size, "task_type_embeddings")(jnp.zeros_like(input_ids))
+      x += self.embedding_table(cfg.task_type_vocab_size, "task_type_embeddings")(
+          jnp.zeros_like(input_ids))
     return self.dropout(cfg.hidden_dropout_prob)(self.layer_norm()(x), deterministic=deterministic)
 
 

@@ -12,7 +12,8 @@ DATA = "data"
 def make_mesh(data: int = -1, devices=None) -> Mesh:
   """A 1-D mesh over `data` devices (-1: all). Axes are Auto: we place arrays with sharding
   annotations and let XLA propagate, rather than typing every array's sharding (Explicit).
-  Room for an `fsdp` or `model` axis: add it here and to `state_sharding`."""
+  Room for an `fsdp` or `model` axis: add it here and give the state its shardings where
+  `Trainer.init_state` creates it (replicated today)."""
   devices = jax.devices() if devices is None else list(devices)
   n = len(devices) if data == -1 else data
   if n > len(devices) or len(devices) % n:

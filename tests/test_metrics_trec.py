@@ -67,5 +67,6 @@ def test_answer_accuracy():
   assert metrics.answer_accuracy(texts, answers, (1, 2)) == {1: 1 / 3, 2: 2 / 3}
   # Against the plain rule: some answer's tokens in some passage of the top k.
   for k in (1, 2):
-    plain = np.mean([any(metrics.has_answer(a, t) for t in ts[:k]) for ts, a in zip(texts, answers)])
+    plain = np.mean([any(metrics.has_answer(a, t) for t in ts[:k])
+                     for ts, a in zip(texts, answers)])
     assert metrics.answer_accuracy(texts, answers, (k,))[k] == plain
