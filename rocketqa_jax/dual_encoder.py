@@ -32,8 +32,9 @@ class DualEncoder:
   def tower(self, params: dict, side: str):
     return params["shared"] if self.shared else params[side]
 
-  def embed(self, params: dict, side: str, tokens: dict, rng=None) -> jax.Array:
-    """[rows, hidden] float32; dropout is on when an rng is given."""
+  def encode(self, params: dict, side: str, tokens: dict, rng=None) -> jax.Array:
+    """`side`'s tower's embeddings (encoder.embed), [rows, hidden] float32; dropout is on when
+    an rng is given."""
     return embed(self.model, self.tower(params, side), tokens, pooling=self.pooling,
                  normalize=self.normalize, deterministic=rng is None,
                  rngs=None if rng is None else {"dropout": rng})
@@ -42,7 +43,7 @@ class DualEncoder:
            scale: float = 1.0):
     """(loss, metrics) over the global batch (see losses.py for the layout)."""
     q_rng, p_rng = jax.random.split(rng) if rng is not None else (None, None)
-    q = self.embed(params, "query", batch["query"], q_rng)
-    p = self.embed(params, "passage", batch["passage"], p_rng)
+    q = self.encode(params, "query", batch["query"], q_rng)
+    p = self.encode(params, "passage", batch["passage"], p_rng)
     return sharded_contrastive_loss(mesh, q, p, batch["query_positive_ids"],
                                     batch["passage_ids"], negatives=negatives, scale=scale)
