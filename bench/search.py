@@ -129,7 +129,7 @@ def main(argv=None):
               "training_sample_size": len(passages), "dims_per_block": 2,
               "anisotropic_quantization_threshold": 0.2, "reorder": 100}
     rows += compare("squad", passages, questions, extra_params={"scann (tree_ah)": forced})
-  print(f"\nk = 10, median of 3 searches of all queries after a first one")
+  print("\nk = 10, median of 3 searches of all queries after a first one")
   common.print_table(rows, ["data", "n", "index", "build_s", "queries_per_s",
                             "speedup_vs_exact", "recall@10", "top1_equal"])
   common.write_json("search", {"machine": common.machine(), "n": args.n, "queries": args.queries,

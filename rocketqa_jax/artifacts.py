@@ -26,6 +26,8 @@ from typing import Any, BinaryIO, Iterator
 
 from etils import epath
 
+from rocketqa_jax import usage
+
 PathLike = str | os.PathLike
 
 
@@ -62,6 +64,8 @@ def atomic_open(p: PathLike) -> Iterator[BinaryIO]:
 def write_bytes(p: PathLike, data: bytes) -> epath.Path:
   with atomic_open(p) as f:
     f.write(data)
+  usage.count("files_written")
+  usage.count("bytes_written", len(data))
   return path(p)
 
 
@@ -87,6 +91,8 @@ def append_line(p: PathLike, line: str) -> None:
   p.parent.mkdir(parents=True, exist_ok=True)
   with p.open("a") as f:
     f.write(line + "\n")
+  usage.count("files_written")
+  usage.count("bytes_written", len(line) + 1)
 
 
 def remove(p: PathLike) -> None:
@@ -108,11 +114,13 @@ def publish_dir(p: PathLike) -> Iterator[str]:
     remove(partial)
     partial.mkdir(parents=True)
     yield os.fspath(partial)
+    _count_files(os.fspath(partial))
     remove(p)
     partial.rename(p)
     return
   with tempfile.TemporaryDirectory(prefix="rocketqa-upload-") as local:
     yield local
+    _count_files(local)
     remove(p)
     for root, _, files in os.walk(local):
       for name in files:
@@ -121,6 +129,12 @@ def publish_dir(p: PathLike) -> Iterator[str]:
         target.parent.mkdir(parents=True, exist_ok=True)
         with open(source, "rb") as f:
           target.write_bytes(f.read())
+
+
+def _count_files(local: str) -> None:
+  for root, _, files in os.walk(local):
+    usage.count("files_written", len(files))
+    usage.count("bytes_written", sum(os.path.getsize(os.path.join(root, f)) for f in files))
 
 
 _DOWNLOADS: dict[str, str] = {}

@@ -1,10 +1,11 @@
 """Embedding a corpus in fixed-size shards that survive interruption.
 
 Shard s holds corpus rows [s x shard_size, (s + 1) x shard_size); process p encodes the shards
-with s % process_count == p on its own devices. A shard is written to a temp file and renamed,
-so a file that exists is complete: an interrupted run skips them and encodes only the rest.
-`manifest.json` records what the shards were made from; reusing the folder for another model or
-corpus fails instead of mixing embeddings.
+with s % process_count == p on its own devices, and searches them (`load_shards`, then
+retrieval.search_divided): no process ever holds the whole corpus's embeddings. A shard is
+written to a temp file and renamed, so a file that exists is complete: an interrupted run skips
+them and encodes only the rest. `manifest.json` records what the shards were made from; reusing
+the folder for another model or corpus fails instead of mixing embeddings.
 """
 
 from __future__ import annotations
@@ -12,14 +13,15 @@ from __future__ import annotations
 import io
 import json
 import math
+from typing import Sequence
 
 import jax
 import numpy as np
 from etils import epath
 
-from rocketqa_jax import artifacts, distributed
+from rocketqa_jax import artifacts, distributed, usage
 from rocketqa_jax.artifacts import PathLike
-from rocketqa_jax.data.types import Corpus
+from rocketqa_jax.data.corpus import Corpus
 from rocketqa_jax.encoder import Encoder
 
 
@@ -47,8 +49,7 @@ def encode_corpus(encoder: Encoder, corpus: Corpus, directory: PathLike, *,
                        f"({manifest}); use an empty folder")
   elif jax.process_index() == 0:
     artifacts.write_json(manifest_path, manifest)
-  mine = [s for s in range(count) if s % jax.process_count() == jax.process_index()]
-  todo = [s for s in mine if not _shard_path(directory, s, count).exists()]
+  todo = [s for s in process_shards(count) if not _shard_path(directory, s, count).exists()]
   bar = None
   if progress and todo:
     from tqdm.auto import tqdm
@@ -61,6 +62,7 @@ def encode_corpus(encoder: Encoder, corpus: Corpus, directory: PathLike, *,
     embeddings = encoder.encode_tokens(tokens, encoder.tokenizer.passage_max_length,
                                        progress=bar if bar is not None else False,
                                        unit="passages")
+    usage.count("passages_encoded", len(tokens))
     ids = np.asarray(corpus.ids[rows])
     buffer = io.BytesIO()
     np.savez(buffer, embeddings=embeddings, ids=ids)
@@ -70,24 +72,46 @@ def encode_corpus(encoder: Encoder, corpus: Corpus, directory: PathLike, *,
   return directory
 
 
-def load_corpus_embeddings(directory: PathLike) -> tuple[np.ndarray, np.ndarray]:
-  """(embeddings [n, d] float32, ids [n]) of every shard, in corpus order."""
+def process_shards(count: int) -> list[int]:
+  """The shards (of `count`) this process encodes and searches: s % process_count == index."""
+  return list(range(jax.process_index(), count, jax.process_count()))
+
+
+def load_shards(directory: PathLike, shards: Sequence[int] | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+  """(embeddings [n, d] float32, corpus rows [n] int64) of `shards` (default: this process's
+  own), in corpus order, read into one preallocated array (no second copy while loading)."""
   directory = artifacts.path(directory)
   manifest = json.loads((directory / "manifest.json").read_text())
-  paths = [_shard_path(directory, s, manifest["shards"]) for s in range(manifest["shards"])]
+  count, size, total = manifest["shards"], manifest["shard_size"], manifest["passages"]
+  shards = process_shards(count) if shards is None else list(shards)
+  paths = [_shard_path(directory, s, count) for s in shards]
   missing = [p.name for p in paths if not p.exists()]
   if missing:
     raise FileNotFoundError(f"{directory}: {len(missing)} shards not encoded yet ({missing[:3]})")
-  parts = [np.load(io.BytesIO(p.read_bytes())) for p in paths]
-  return (np.concatenate([p["embeddings"] for p in parts]),
-          np.concatenate([p["ids"] for p in parts]))
+  rows = np.concatenate([np.arange(s * size, min(total, (s + 1) * size)) for s in shards]
+                        ) if shards else np.zeros(0, np.int64)
+  embeddings = np.empty((len(rows), manifest["dim"]), np.float32)
+  start = 0
+  for p in paths:
+    part = np.load(io.BytesIO(p.read_bytes()))["embeddings"]
+    embeddings[start:start + len(part)] = part
+    start += len(part)
+  usage.count("shards_loaded", len(shards))
+  return embeddings, rows
 
 
 def corpus_embeddings(encoder: Encoder, corpus: Corpus, directory: PathLike, *,
                       use_titles: bool = False, shard_size: int = 100_000,
-                      progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
-  """encode_corpus, then every shard loaded: what mining, eval and search search over."""
+                      progress: bool = True, every_shard: bool = False
+                      ) -> tuple[np.ndarray, np.ndarray]:
+  """encode_corpus, then (embeddings, corpus rows) of this process's shards, which
+  retrieval.search_divided searches; with `every_shard`, of the whole corpus (one process
+  searching alone: `search`)."""
   encode_corpus(encoder, corpus, directory, use_titles=use_titles, shard_size=shard_size,
                 progress=progress)
-  distributed.barrier("corpus shards encoded")  # Other processes' shards.
-  return load_corpus_embeddings(directory)
+  distributed.barrier("corpus shards encoded")  # The manifest, and for every_shard the others'.
+  if every_shard:
+    count = artifacts.read_json(artifacts.path(directory) / "manifest.json")["shards"]
+    return load_shards(directory, range(count))
+  return load_shards(directory)

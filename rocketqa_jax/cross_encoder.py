@@ -110,9 +110,14 @@ class CrossEncoderScorer(BatchedModel):
     apply = lambda params, tokens: jax.nn.sigmoid(logits(model, params, tokens))
     super().__init__(apply, params, tokenizer, batch_size)
 
+  def fingerprint(self) -> str:
+    """Identifies the scores this scorer gives: weights, architecture, length."""
+    return super().fingerprint(self.model.config.to_hf(), self.model.pooling, self.max_length)
+
   def score(self, questions: Sequence[str], texts: Sequence[str],
-            titles: Sequence[str] | None = None, *, progress: bool = False) -> np.ndarray:
-    """[len(texts)] float32 in (0, 1)."""
+            titles: Sequence[str] | None = None, *, progress=False) -> np.ndarray:
+    """[len(texts)] float32 in (0, 1); `progress` as BatchedModel.apply_tokens's. For many
+    pairs (a stage's), pair_scoring.score_pairs scores in chunks over every process."""
     pairs = self.tokenizer.tokenize_pairs(questions, texts, titles, self.max_length)
     if not pairs:
       return np.empty((0,), np.float32)

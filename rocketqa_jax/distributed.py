@@ -3,9 +3,11 @@ several local CPU processes in tests."""
 
 from __future__ import annotations
 
+import json
 import os
 
 import jax
+import numpy as np
 from jax.experimental import multihost_utils
 
 COORDINATOR_ENV = "ROCKETQA_COORDINATOR"  # host:port of process 0.
@@ -32,3 +34,15 @@ def barrier(name: str) -> None:
   towers, another process's corpus shards) is on disk before anyone reads it."""
   if jax.process_count() > 1:
     multihost_utils.sync_global_devices(name)
+
+
+def gather_json(obj) -> list:
+  """Every process's `obj` (anything JSON can hold), in process order, on every process."""
+  if jax.process_count() == 1:
+    return [obj]
+  data = np.frombuffer(json.dumps(obj).encode("utf-8"), np.uint8)
+  sizes = np.asarray(multihost_utils.process_allgather(np.int32(len(data)))).reshape(-1)
+  padded = np.zeros(int(sizes.max()), np.uint8)
+  padded[:len(data)] = data
+  everyone = np.asarray(multihost_utils.process_allgather(padded))
+  return [json.loads(row[:n].tobytes()) for row, n in zip(everyone, sizes)]

@@ -99,6 +99,13 @@ class BatchedModel:
     self.chunk_tokens = resolve_chunk_tokens(chunk_tokens, self.mesh.devices.flat[0])
     self._apply = jax.jit(in_row_chunks(apply_fn, self.mesh.size, self.chunk_tokens))
 
+  def fingerprint(self, *settings) -> str:
+    """A sha1 of the weights and `settings` (JSON): what the outputs depend on."""
+    h = hashlib.sha1(json.dumps(settings).encode())
+    for leaf in jax.tree.leaves(jax.device_get(self.params)):
+      h.update(np.ascontiguousarray(leaf).tobytes())
+    return h.hexdigest()
+
   def _padded_rows(self, n: int) -> int:
     """Full batches keep batch_size rows; a short tail pads to a power of two (few shapes)."""
     devices = self.mesh.size
@@ -151,13 +158,10 @@ class Encoder(BatchedModel):
                      params, tokenizer, batch_size, chunk_tokens)
 
   def fingerprint(self) -> str:
-    """Identifies the embeddings this encoder makes: weights, pooling, lengths (a sha1)."""
-    h = hashlib.sha1(json.dumps([self.model.config.to_hf(), self.pooling, self.normalize,
-                                 self.tokenizer.passage_max_length,
-                                 self.tokenizer.query_max_length]).encode())
-    for leaf in jax.tree.leaves(jax.device_get(self.params)):
-      h.update(np.ascontiguousarray(leaf).tobytes())
-    return h.hexdigest()
+    """Identifies the embeddings this encoder makes: weights, pooling, lengths."""
+    return super().fingerprint(self.model.config.to_hf(), self.pooling, self.normalize,
+                               self.tokenizer.passage_max_length,
+                               self.tokenizer.query_max_length)
 
   def save_pretrained(self, directory: artifacts.PathLike):
     """A Hugging Face / sentence-transformers directory that `load_encoder` reads back; it

@@ -10,9 +10,10 @@ import numpy as np
 from rocketqa_jax import artifacts, metrics
 from rocketqa_jax.artifacts import PathLike
 from rocketqa_jax.corpus_encoding import corpus_embeddings
-from rocketqa_jax.data.types import Corpus, Question
+from rocketqa_jax.data.corpus import Corpus
+from rocketqa_jax.data.types import Question
 from rocketqa_jax.encoder import Encoder
-from rocketqa_jax.retrieval import ExactIndex, build_index, recall_against_exact
+from rocketqa_jax.retrieval import build_index, recall_against_exact, search_divided
 
 
 def evaluate_retriever(query_encoder: Encoder, passage_encoder: Encoder, corpus: Corpus,
@@ -22,38 +23,42 @@ def evaluate_retriever(query_encoder: Encoder, passage_encoder: Encoder, corpus:
                        answer_ks=(1, 5, 20), index: str = "exact", shard_size: int = 100_000,
                        progress: bool = True) -> dict:
   """Retrieval metrics of `questions` against the whole corpus, whose embedding shards go to
-  `corpus_dir` (shards of the same encoder are reused); with `run`, the ranking is written
-  there as a TREC run (top max(ks) per question).
+  `corpus_dir` (shards of the same encoder are reused; each process encodes and searches its
+  own, retrieval.search_divided); with `run`, the ranking is written there as a TREC run (top
+  max(ks) per question).
 
   `index`: "exact" (JAX, sharded over devices) or "scann"; with ScaNN, its recall@10 against
   exact search on a sample of up to 1,000 questions is printed and reported.
   """
   t0 = time.perf_counter()
-  embeddings, ids = corpus_embeddings(passage_encoder, corpus, corpus_dir, use_titles=use_titles,
-                                      shard_size=shard_size, progress=progress)
+  embeddings, shard_rows = corpus_embeddings(passage_encoder, corpus, corpus_dir,
+                                             use_titles=use_titles, shard_size=shard_size,
+                                             progress=progress)
   t1 = time.perf_counter()
   queries = query_encoder.encode_queries([q.text for q in questions], progress=progress)
   t2 = time.perf_counter()
   k = max(*ks, mrr_k, *answer_ks)
-  searched = build_index(index, embeddings, ids, k=k)
-  rows, scores = searched.search_rows(queries, k)
+  searched = build_index(index, embeddings, k=k)
+  rows, scores = search_divided(searched, shard_rows, queries, k, len(corpus))
   out = {}
   if index == "scann":
     sample = np.random.default_rng(0).permutation(len(queries))[:1000]
-    exact_rows, _ = ExactIndex(embeddings, ids).search_rows(queries[sample], 10)
+    exact_rows, _ = search_divided(build_index("exact", embeddings), shard_rows,
+                                   queries[sample], 10, len(corpus))
     out["scann_recall@10_vs_exact"] = recall_against_exact(rows[sample, :10], exact_rows)
     out["scann_top1_equals_exact"] = float(np.mean(rows[sample, 0] == exact_rows[:, 0]))
-    print(f"ScaNN {searched.params}: recall@10 against exact search "
+    params = searched.params if searched is not None else {}
+    print(f"ScaNN {params}: recall@10 against exact search "
           f"{out['scann_recall@10_vs_exact']:.4f} on {len(sample)} questions")
   t3 = time.perf_counter()
-  ranked = [[ids[i] for i in r] for r in rows]
+  ranked = [corpus.ids[row[row >= 0]] for row in rows]
   labeled = all(q.positive_ids for q in questions)
   if labeled:  # Passage labels (SQuAD, MS MARCO): rank metrics.
     relevant = [set(q.positive_ids) for q in questions]
     out[f"mrr@{mrr_k}"] = metrics.mrr_at_k(ranked, relevant, mrr_k)
     out.update({f"recall@{k}": metrics.recall_at_k(ranked, relevant, k) for k in ks})
   if all(q.answers for q in questions):  # Answer strings (SQuAD, NQ): DPR's top-k accuracy.
-    texts = [[corpus.texts[r] for r in row[:max(answer_ks)]] for row in rows]
+    texts = [corpus.texts[row[row >= 0][:max(answer_ks)]] for row in rows]
     accuracy = metrics.answer_accuracy(texts, [q.answers for q in questions], answer_ks)
     out.update({f"answer@{k}": accuracy[k] for k in answer_ks})
   elif not labeled:

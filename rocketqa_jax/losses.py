@@ -8,7 +8,6 @@ r * M + i, where M is the passages per device (RocketQA's r * 2B + i with one ne
 
 from __future__ import annotations
 
-import functools
 
 import jax
 import jax.numpy as jnp

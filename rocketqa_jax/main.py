@@ -15,7 +15,7 @@ from absl import app, flags
 from absl import logging as absl_logging
 from ml_collections import config_flags
 
-from rocketqa_jax import artifacts, config_lib, cpu_kernels, distributed, matmul, pipeline
+from rocketqa_jax import artifacts, config_lib, cpu_kernels, distributed, matmul, pipeline, usage
 from rocketqa_jax.host_memory import keep_freed_memory
 from rocketqa_jax.workdir import Workdir
 
@@ -61,15 +61,19 @@ def main(argv):
       log.info("%s: %s is complete, skipping", stage.name, workdir.stage(stage.name))
       continue
     log.info("stage %s", stage.name)
+    usage.reset()
     start = time.perf_counter()
     stage.run(config, workdir)
-    distributed.barrier(f"stage {stage.name}")
     seconds[stage.name] = time.perf_counter() - start
+    # What each process did and its peak memory (usage.py). The gather is also the barrier that
+    # keeps every process here until process 0 has written the stage's outputs.
+    processes = distributed.gather_json(dict(usage.report(),
+                                             seconds=round(seconds[stage.name], 1)))
     pipeline.record(stage, config, workdir, seconds[stage.name])
     if jax.process_index() == 0:  # A line per stage run: a resumed run adds its rest.
       artifacts.append_line(workdir.timings, json.dumps({
           "stage": stage.name, "seconds": round(seconds[stage.name], 1),
-          "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}))
+          "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "processes": processes}))
   log.info("wall time per stage (s): %s; total %.0f s",
            ", ".join(f"{k} {v:.0f}" for k, v in seconds.items()), sum(seconds.values()))
 

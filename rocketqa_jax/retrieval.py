@@ -4,6 +4,10 @@
 scans its rows in fixed-size chunks keeping a running top-k, and the per-device top-k are
 all-gathered and merged. `ScannIndex` is approximate search with ScaNN (tree + asymmetric hashing
 + exact reordering), its parameters chosen from the corpus size by `scann_params`.
+
+Across hosts (`search_divided`), each process indexes only its own share of the corpus, searches
+every query in it and the per-process top-k lists are gathered and merged (`merge_top_k`): the
+same top-k as one search over the whole corpus, with no host holding all of it.
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ from typing import Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from rocketqa_jax import sharding
+from rocketqa_jax import sharding, usage
 
 log = logging.getLogger(__name__)
 INDEXES = ("exact", "scann")  # config.mine.index, config.eval.index, search --index.
@@ -170,13 +175,61 @@ class ScannIndex:
 
 
 def build_index(kind: str, embeddings: np.ndarray, ids: Sequence[str] | None = None, *,
-                k: int = 10) -> ExactIndex | ScannIndex:
-  """An index of `kind` ("exact" or "scann", tuned for `k` neighbours) over the embeddings."""
+                k: int = 10) -> ExactIndex | ScannIndex | None:
+  """An index of `kind` ("exact" or "scann", tuned for `k` neighbours) over the embeddings;
+  None for no embeddings (a process whose share of the corpus is empty)."""
+  if kind not in INDEXES:
+    raise ValueError(f"index={kind!r}: expected one of {INDEXES}")
+  if not len(embeddings):
+    return None
   if kind == "exact":
     return ExactIndex(embeddings, ids)
-  if kind == "scann":
-    return ScannIndex.build(embeddings, ids, k=k)
-  raise ValueError(f"index={kind!r}: expected one of {INDEXES}")
+  return ScannIndex.build(embeddings, ids, k=k)
+
+
+def merge_top_k(rows: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+  """Top-k lists of several parts of a corpus, [parts, queries, k_part] (row -1, score -inf:
+  no passage), -> the top-k of their union, [queries, k], best first (a tie keeps the earlier
+  part's first)."""
+  parts, queries, width = rows.shape
+  rows = rows.transpose(1, 0, 2).reshape(queries, parts * width)
+  scores = scores.transpose(1, 0, 2).reshape(queries, parts * width)
+  best = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+  return np.take_along_axis(rows, best, 1), np.take_along_axis(scores, best, 1)
+
+
+def search_divided(index: ExactIndex | ScannIndex | None, rows: np.ndarray, queries: np.ndarray,
+                   k: int, total: int, *, query_block: int = 65_536
+                   ) -> tuple[np.ndarray, np.ndarray]:
+  """(corpus rows [n, min(k, total)], scores), best first, over a corpus of `total` passages
+  whose share on this process is `index` (None: an empty share) over the corpus rows `rows`.
+
+  Every process calls it with the same queries. Each searches all of them in its own share
+  (what is divided is the corpus, the part that does not fit one host; the queries are small,
+  and the search work is the same queries x passages as one global search); then each block
+  of `query_block` queries' per-process top-k, [queries, k] rows and scores, are all-gathered
+  and merged into the global top-k. Rows are int32 corpus rows (-1 past the corpus's end)."""
+  k = min(k, total)
+  out_rows, out_scores = [], []
+  for start in range(0, len(queries), query_block):
+    block = np.asarray(queries[start:start + query_block])
+    local_rows = np.full((len(block), k), -1, np.int32)
+    local_scores = np.full((len(block), k), -np.inf, np.float32)
+    if index is not None and len(rows):
+      found, found_scores = index.search_rows(block, k)
+      local_rows[:, :found.shape[1]] = rows[found]
+      local_scores[:, :found.shape[1]] = found_scores
+    usage.count("queries_searched", len(block))
+    if jax.process_count() > 1:
+      local_rows, local_scores = multihost_utils.process_allgather((local_rows, local_scores))
+    else:
+      local_rows, local_scores = local_rows[None], local_scores[None]
+    merged = merge_top_k(local_rows, local_scores, k)
+    out_rows.append(merged[0])
+    out_scores.append(merged[1])
+  if not out_rows:
+    return np.zeros((0, k), np.int32), np.zeros((0, k), np.float32)
+  return np.concatenate(out_rows), np.concatenate(out_scores)
 
 
 def recall_against_exact(approx_rows: np.ndarray, exact_rows: np.ndarray) -> float:

@@ -54,14 +54,17 @@ class Searcher:
     towers = workdir.towers(self.model) if self.model != INITIAL else None
     self.query_encoder, passage_encoder = models.load_encoders(config, towers)
     self.corpus = load_data(config.data).corpus
-    embeddings, ids = corpus_embeddings(
+    embeddings, self.rows = corpus_embeddings(
         passage_encoder, self.corpus, workdir.embeddings(self.model),
-        use_titles=config.data.use_titles, shard_size=config.eval.shard_size)
-    self.index = retrieval.build_index(index, embeddings, ids)
+        use_titles=config.data.use_titles, shard_size=config.eval.shard_size, every_shard=True)
+    self.index = retrieval.build_index(index, embeddings)
 
   def search(self, questions: list[str], k: int):
-    """(passage ids [n, k], scores [n, k])."""
-    return self.index.search(self.query_encoder.encode_queries(questions), k)
+    """(passage ids [n, k] as lists, scores [n, k])."""
+    rows, scores = retrieval.search_divided(self.index, self.rows,
+                                            self.query_encoder.encode_queries(questions), k,
+                                            len(self.corpus))
+    return [self.corpus.ids[row] for row in rows], scores
 
 
 def main(argv):
@@ -87,7 +90,7 @@ def main(argv):
     ids, scores = searcher.search([question], _K.value)
     print(f"\n{question}")
     for rank, (pid, score) in enumerate(zip(ids[0], scores[0]), 1):
-      text = corpus.texts[corpus.index[str(pid)]]
+      text = corpus.texts[corpus.index[pid]]
       print(f"{rank:>3}. {score:8.4f}  {pid}\n" + textwrap.indent(
           textwrap.shorten(text, 300), "       "))
 

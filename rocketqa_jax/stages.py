@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import json
 import logging
 from typing import Callable
@@ -19,7 +20,7 @@ import jax
 import numpy as np
 
 from rocketqa_jax import (artifacts, augmentation, cross_encoder, denoising, evaluation, metrics,
-                          mining, models, plots, sharding)
+                          mining, models, pair_scoring, plots, sharding)
 from rocketqa_jax.data.datasets import RetrievalData, load_data
 from rocketqa_jax.data.sampler import BatchSampler, PairExample, PairSampler, TrainExample
 from rocketqa_jax.data.types import Question
@@ -44,9 +45,9 @@ class DualEncoderRun:
 def setup_train_de(config, out, data: RetrievalData, examples: list[TrainExample],
                    hard_negatives: int | None = None, epochs: float = 0.0,
                    init_towers: tuple | None = None) -> DualEncoderRun:
-  """Examples tokenized at the fixed training lengths, a mesh, a deterministic sampler and a
-  trainer writing into the folder `out`, both towers initialized from config.model.checkpoint
-  (or from `init_towers`, a trained (query, passage) pair). `hard_negatives` per query (default
+  """A mesh, a deterministic sampler that tokenizes each step's rows at the fixed training
+  lengths, and a trainer writing into the folder `out`, both towers initialized from
+  config.model.checkpoint (or from `init_towers`, a trained (query, passage) pair). `hard_negatives` per query (default
   config.train.hard_negatives) come from each example's own, topped up at random; `epochs`
   (default config.train.epochs) applies when config.train.steps is 0."""
   c = steps_for(config.train, len(examples), epochs)
@@ -56,14 +57,17 @@ def setup_train_de(config, out, data: RetrievalData, examples: list[TrainExample
   # Training pads every batch to the fixed training lengths: one compiled step.
   train_tokenizer = Tokenizer(tokenizer.hf, query_max_length=c.query_max_length,
                               passage_max_length=c.passage_max_length)
-  corpus = data.corpus
-  queries = train_tokenizer.pad(train_tokenizer.tokenize_queries([e.query for e in examples]),
-                                c.query_max_length)
-  passages = train_tokenizer.pad(train_tokenizer.tokenize_passages(
-      corpus.texts, corpus.titles if config.data.use_titles else None), c.passage_max_length)
+  corpus, query_texts = data.corpus, [e.query for e in examples]
+  titles = corpus.titles if config.data.use_titles else None
+  queries = lambda rows: train_tokenizer.pad(train_tokenizer.tokenize_queries(
+      [query_texts[r] for r in rows]), c.query_max_length, fixed_length=True)
+  passages = lambda rows: train_tokenizer.pad(train_tokenizer.tokenize_passages(
+      corpus.texts[rows], None if titles is None else titles[rows]), c.passage_max_length,
+      fixed_length=True)
   mesh = sharding.make_mesh(config.mesh.data)
-  sampler = BatchSampler(examples, queries, passages, global_batch=c.global_batch,
-                         hard_negatives=hard_negatives, num_devices=mesh.size, seed=config.seed)
+  sampler = BatchSampler(examples, queries, passages, corpus_size=len(corpus),
+                         global_batch=c.global_batch, hard_negatives=hard_negatives,
+                         num_devices=mesh.size, seed=config.seed)
   loss_fn = functools.partial(de.loss, mesh=mesh, negatives=c.negatives, scale=c.score_scale)
   return DualEncoderRun(Trainer(c, loss_fn, sampler, mesh, out, seed=config.seed), de, params,
                         tokenizer)
@@ -140,14 +144,24 @@ def _writer(path):
   return path if jax.process_index() == 0 else None
 
 
+def _positive_rows(corpus, question: Question) -> tuple[int, ...]:
+  return tuple(corpus.index[p] for p in question.positive_ids)
+
+
 def _mine(config, workdir: Workdir, stage: str, model: str, questions: list[Question],
           k: int) -> mining.Candidates:
   """The top-k of `model`'s dual encoder for `questions`, written as `stage`'s candidates."""
   query_encoder, passage_encoder = models.load_encoders(config, workdir.towers(model))
   return mining.mine(query_encoder, passage_encoder, load_data(config.data).corpus, questions,
                      corpus_dir=workdir.embeddings(model), k=k, index=config.mine.index,
-                     out=_writer(workdir.candidates(stage)), use_titles=config.data.use_titles,
-                     shard_size=config.eval.shard_size)
+                     out=_writer(workdir.candidates(stage)),
+                     readable=_writer(workdir.readable_candidates(stage)),
+                     use_titles=config.data.use_titles, shard_size=config.eval.shard_size)
+
+
+def _read_candidates(workdir: Workdir, stage: str, questions) -> mining.Candidates:
+  path = workdir.candidates(stage)
+  return mining.read_candidates(path).check_questions(questions, path)
 
 
 def mine0(config, workdir: Workdir) -> None:
@@ -160,13 +174,12 @@ def train_ce(config, workdir: Workdir) -> None:
   """Cross-encoder M_C on the labeled questions: each positive against negatives sampled from
   M_D^(0)'s top `ce.sample_from_top` candidates (stage mine0), minus labeled positives."""
   data = load_data(config.data)
-  corpus, candidates = data.corpus, mining.read_candidates(workdir.candidates("mine0"))
+  corpus, candidates = data.corpus, _read_candidates(workdir, "mine0", data.labeled)
   examples = []
-  for q in data.labeled:
-    positives = tuple(corpus.index[p] for p in q.positive_ids)
-    top = candidates[q.id][0][:config.ce.sample_from_top]
-    examples.append(PairExample(q.text, positives, tuple(
-        corpus.index[p] for p in top if corpus.index[p] not in positives)))
+  for i, q in enumerate(data.labeled):
+    positives = _positive_rows(corpus, q)
+    top = candidates.top(i, config.ce.sample_from_top).tolist()
+    examples.append(PairExample(q.text, positives, tuple(r for r in top if r not in positives)))
   c = steps_for(config.ce, len(examples))
   model, params, tokenizer = models.cross_encoder_to_train(config)
   mesh = sharding.make_mesh(config.mesh.data)
@@ -183,47 +196,54 @@ def train_ce(config, workdir: Workdir) -> None:
                                      tokenizer)
 
 
-def _score(config, workdir: Workdir, pairs: list[tuple[Question, str]]) -> np.ndarray:
-  """M_C's probability for each (question, passage id)."""
+def _score(config, workdir: Workdir, stage: str, questions: list[Question],
+           per_question: list[list[int]]) -> list[np.ndarray]:
+  """M_C's probability of each (questions[i], corpus row) in per_question[i], per question;
+  scored in chunks over every process (pair_scoring.py) into `stage`'s scores folder."""
   scorer = models.load_scorer(config, workdir.cross_encoder)
-  corpus = load_data(config.data).corpus
-  rows = [corpus.index[pid] for _, pid in pairs]
-  titles = [corpus.titles[r] for r in rows] if config.data.use_titles else None
-  return scorer.score([q.text for q, _ in pairs], [corpus.texts[r] for r in rows], titles,
-                      progress=True)
+  sizes = [len(rows) for rows in per_question]
+  pair_questions = np.repeat(np.arange(len(questions)), sizes)
+  pair_rows = np.fromiter(itertools.chain.from_iterable(per_question), np.int64,
+                          count=sum(sizes))
+  scores = pair_scoring.score_pairs(scorer, [q.text for q in questions], pair_questions,
+                                    pair_rows, load_data(config.data).corpus,
+                                    directory=workdir.pair_scores(stage),
+                                    use_titles=config.data.use_titles)
+  return np.split(scores, np.cumsum(sizes)[:-1]) if sizes else []
 
 
 def denoise(config, workdir: Workdir) -> None:
   """M_C rescores M_D^(0)'s top `denoise.top_k` for each labeled question and
   `denoising.denoise` sorts them into hard negatives and dropped ones.
 
-  Writes `hard_negatives.jsonl` ({"id", "negatives", "dropped", "undenoised"}: the last is every
-  non-positive candidate, for the paper's "hard negatives without denoising" ablation) and
-  `stats.json`, with how often a dropped or kept candidate contains an answer string.
+  Writes `hard_negatives.jsonl` ({"id", "negatives", "dropped", "undenoised"}: passage ids; the
+  last is every non-positive candidate, for the paper's "hard negatives without denoising"
+  ablation) and `stats.json`, with how often a dropped or kept candidate contains an answer
+  string.
   """
   d = config.denoise
   data = load_data(config.data)
-  corpus, candidates = data.corpus, mining.read_candidates(workdir.candidates("mine0"))
-  top = {q.id: candidates[q.id][0][:d.top_k] for q in data.labeled}
+  corpus, candidates = data.corpus, _read_candidates(workdir, "mine0", data.labeled)
+  top = [candidates.top(i, d.top_k).tolist() for i in range(len(data.labeled))]
+  positives = [_positive_rows(corpus, q) for q in data.labeled]
   # Labeled positives are never negatives: only the other candidates are scored.
-  pairs = [(q, pid) for q in data.labeled
-           for pid in denoising.to_score(top[q.id], q.positive_ids)]
-  scores = iter(_score(config, workdir, pairs))
+  judged = [denoising.to_score(t, p) for t, p in zip(top, positives)]
+  scores = _score(config, workdir, "denoise", data.labeled, judged)
   counts = dict.fromkeys(("candidates", "labeled_positives", "negatives", "dropped",
                           "dropped_with_answer", "negatives_with_answer"), 0)
   records = []
-  for q in data.labeled:
-    judged = {pid: float(next(scores)) for pid in denoising.to_score(top[q.id], q.positive_ids)}
-    result = denoising.denoise(top[q.id], judged, q.positive_ids, d.negative_threshold)
+  for i, q in enumerate(data.labeled):
+    result = denoising.denoise(top[i], dict(zip(judged[i], scores[i].tolist())), positives[i],
+                               d.negative_threshold)
     for name, value in result.stats.items():
       counts[name] += value
     for kind in ("negatives", "dropped"):
-      counts[f"{kind}_with_answer"] += sum(
-          metrics.has_answer(q.answers, corpus.texts[corpus.index[pid]])
-          for pid in getattr(result, kind))
-    records.append({"id": q.id, "negatives": list(result.negatives),
-                    "dropped": list(result.dropped), "undenoised": list(result.undenoised)})
-  stats = dict(counts, scored=len(pairs), top_k=d.top_k, negative_threshold=d.negative_threshold,
+      counts[f"{kind}_with_answer"] += sum(metrics.has_answer(q.answers, corpus.texts[row])
+                                           for row in getattr(result, kind))
+    records.append({"id": q.id, **{kind: corpus.ids[list(getattr(result, kind))]
+                                   for kind in ("negatives", "dropped", "undenoised")}})
+  stats = dict(counts, scored=sum(map(len, judged)), top_k=d.top_k,
+               negative_threshold=d.negative_threshold,
                dropped_answer_rate=counts["dropped_with_answer"] / max(counts["dropped"], 1),
                negative_answer_rate=counts["negatives_with_answer"] / max(counts["negatives"], 1))
   if jax.process_index() == 0:
@@ -242,28 +262,30 @@ def augment(config, workdir: Workdir) -> None:
   hidden = data.unlabeled[:a.max_questions] if a.max_questions else data.unlabeled
   questions = [Question(q.id, q.text) for q in hidden]  # Labels withheld.
   candidates = _mine(config, workdir, "augment", "train_de1", questions, a.top_k)
-  pairs = [(q, pid) for q in questions for pid in candidates[q.id][0]]
-  scores = iter(_score(config, workdir, pairs))
+  top = [candidates.top(i).tolist() for i in range(len(questions))]
+  scores = _score(config, workdir, "augment", questions, top)
   records = []
   # Where the unlabeled questions still carry labels (SQuAD-mini's withheld ones), measure the
   # pseudo-labels against them: right positives, and negatives that are the true passage or
   # hold an answer string (false negatives the threshold let through).
   truth = dict.fromkeys(("positive_is_true", "positive_with_answer", "negatives_true",
                          "negatives_with_answer"), 0)
-  for q, hidden_q in zip(questions, hidden):
-    scored = [(pid, float(next(scores))) for pid in candidates[q.id][0]]
-    label = augmentation.pseudo_label(scored, a.positive_threshold, a.negative_threshold)
+  for i, hidden_q in enumerate(hidden):
+    label = augmentation.pseudo_label(list(zip(top[i], scores[i].tolist())),
+                                      a.positive_threshold, a.negative_threshold)
     if label is None:
       continue
-    records.append({"id": q.id, "text": q.text, "positive": label.positive, "score": label.score,
-                    "negatives": list(label.negatives)})
-    answer = lambda pid: metrics.has_answer(hidden_q.answers, corpus.texts[corpus.index[pid]])
-    truth["positive_is_true"] += label.positive in hidden_q.positive_ids
+    records.append({"id": hidden_q.id, "text": hidden_q.text,
+                    "positive": corpus.ids[label.positive], "score": label.score,
+                    "negatives": corpus.ids[list(label.negatives)]})
+    true_rows = _positive_rows(corpus, hidden_q)
+    answer = lambda row: metrics.has_answer(hidden_q.answers, corpus.texts[row])
+    truth["positive_is_true"] += label.positive in true_rows
     truth["positive_with_answer"] += answer(label.positive)
-    truth["negatives_true"] += sum(pid in hidden_q.positive_ids for pid in label.negatives)
+    truth["negatives_true"] += sum(row in true_rows for row in label.negatives)
     truth["negatives_with_answer"] += sum(map(answer, label.negatives))
   negatives = sum(len(r["negatives"]) for r in records)
-  stats = {"questions": len(questions), "pairs_scored": len(pairs),
+  stats = {"questions": len(questions), "pairs_scored": sum(map(len, top)),
            "pseudo_labeled": len(records), "negatives": negatives,
            "top_k": a.top_k, "positive_threshold": a.positive_threshold,
            "negative_threshold": a.negative_threshold}

@@ -17,6 +17,8 @@ from typing import Sequence
 
 import numpy as np
 
+from rocketqa_jax import usage
+
 BUCKET_SIZE = 8  # The default bucket (module docstring); Tokenizer's and load_encoder's.
 
 
@@ -60,6 +62,8 @@ class Tokenizer:
     return cls(hf, **kwargs)
 
   def _tokenize(self, first: Sequence[str], second: Sequence[str] | None, max_length: int):
+    if not len(first):
+      return []  # Hugging Face's tokenizers fail on an empty batch.
     out = self.hf(list(first), None if second is None else list(second), truncation=True,
                   max_length=max_length, padding=False, return_attention_mask=False,
                   return_token_type_ids=True)
@@ -68,11 +72,13 @@ class Tokenizer:
 
   def tokenize_queries(self, queries: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:
     """(input_ids, token_type_ids) per query, truncated to query_max_length."""
+    usage.count("queries_tokenized", len(queries))
     return self._tokenize(queries, None, self.query_max_length)
 
   def tokenize_passages(self, texts: Sequence[str], titles: Sequence[str] | None = None
                         ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Text alone, or title as segment A and text as segment B; the longer one is truncated."""
+    usage.count("passages_tokenized", len(texts))
     if titles is None:
       return self._tokenize(texts, None, self.passage_max_length)
     if len(titles) != len(texts):
@@ -87,6 +93,7 @@ class Tokenizer:
     if len(questions) != len(texts) or (titles is not None and len(titles) != len(texts)):
       raise ValueError(f"{len(questions)} questions, {len(texts)} passages"
                        + ("" if titles is None else f", {len(titles)} titles"))
+    usage.count("pairs_tokenized", len(texts))
     if titles is not None:
       sep = f" {self.hf.sep_token} "
       texts = [f"{title}{sep}{text}" for title, text in zip(titles, texts)]

@@ -5,10 +5,13 @@
     <workdir>/<stage>/stage.json           written last: the stage is complete, and what it used
     <workdir>/<stage>/checkpoints/, metrics.jsonl, tensorboard/   training stages (the Trainer's)
     <workdir>/train_de<i>/{query,passage}_encoder/   trained towers (HF / sentence-transformers)
-    <workdir>/mine0/candidates.jsonl       M_D^(0)'s top-k for the labeled questions
+    <workdir>/mine0/candidates.npz         M_D^(0)'s top-k for the labeled questions (and
+                                           candidates.jsonl, where small: mining.py)
     <workdir>/train_ce/cross_encoder/      M_C
+    <workdir>/denoise/scores/              M_C's scores of the candidates (pair_scoring.py)
     <workdir>/denoise/hard_negatives.jsonl, stats.json
-    <workdir>/augment/candidates.jsonl     M_D^(1)'s top-k for the unlabeled questions
+    <workdir>/augment/candidates.npz       M_D^(1)'s top-k for the unlabeled questions (+ .jsonl)
+    <workdir>/augment/scores/              M_C's scores of them
     <workdir>/augment/pseudo_labels.jsonl, stats.json
     <workdir>/embeddings/<model>/          corpus embedding shards ("initial" or a training stage)
     <workdir>/eval/<model>/run.trec, metrics.json; eval/metrics.json, table.md, ablation.png
@@ -61,8 +64,16 @@ class Workdir:
     return tuple(self.stage(stage) / t for t in TOWERS)
 
   def candidates(self, stage: str) -> epath.Path:
-    """Top-k retrieval of a mining stage (mine0, augment)."""
+    """Top-k retrieval of a mining stage (mine0, augment): corpus rows and scores."""
+    return self.stage(stage) / "candidates.npz"
+
+  def readable_candidates(self, stage: str) -> epath.Path:
+    """The same with passage ids, as JSON lines, where there are few enough to read."""
     return self.stage(stage) / "candidates.jsonl"
+
+  def pair_scores(self, stage: str) -> epath.Path:
+    """M_C's scores of a stage's (question, passage) pairs, in resumable chunks."""
+    return self.stage(stage) / "scores"
 
   def stats(self, stage: str) -> epath.Path:
     return self.stage(stage) / "stats.json"

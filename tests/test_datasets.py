@@ -4,7 +4,6 @@ configs."""
 import json
 import runpy
 
-import ml_collections
 import pytest
 
 from conftest import REPO, run_python

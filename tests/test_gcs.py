@@ -92,7 +92,7 @@ def test_tiny_pipeline_on_a_gcs_workdir(tmp_path, gcs, monkeypatch):
   for path in ("config.json", "timings.jsonl", "train_de0/stage.json",
                "train_de0/query_encoder/model.safetensors",
                "train_de0/passage_encoder/tokenizer.json", "train_de0/metrics.jsonl",
-               "mine0/candidates.jsonl", "train_ce/cross_encoder/model.safetensors",
+               "mine0/candidates.npz", "train_ce/cross_encoder/model.safetensors",
                "denoise/hard_negatives.jsonl", "denoise/stats.json",
                "embeddings/train_de0/manifest.json", "eval/table.md", "eval/ablation.png",
                "eval/initial/run.trec", "training_curves.png"):

@@ -17,7 +17,7 @@ def test_pipeline_killed_mid_stage_resumes_and_finishes(tmp_path, squad_mini):
   # train_de0 has 2 steps, so the first trainer to finish step 3 is train_ce's: killed there.
   killed = run_python(args, env={FAULT_ENV: "3"})
   assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
-  assert (tmp_path / "mine0" / "candidates.jsonl").exists()
+  assert (tmp_path / "mine0" / "candidates.npz").exists()
   assert not (tmp_path / "train_ce" / "cross_encoder").exists()
   done = run_python(args)
   assert done.returncode == 0, done.stderr[-3000:]

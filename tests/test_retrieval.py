@@ -56,7 +56,8 @@ def test_exact_search_rows_with_k_past_the_corpus():
 
 def test_build_index_is_the_configured_search():
   """mine.index / eval.index / search --index: one call; ScaNN's brute force below 20,000
-  passages equals exact search; a tree without re-scoring still finds most of the top 10."""
+  passages equals exact search; a tree without re-scoring finds some, far above chance (0.3%):
+  0.44-0.52 of the top 10 over runs (ScaNN's k-means is not deterministic across runs)."""
   from rocketqa_jax.retrieval import build_index
   corpus, queries = _clustered(3000), _clustered(40, seed=2)
   exact_rows, _ = build_index("exact", corpus).search_rows(queries, 10)
@@ -65,6 +66,48 @@ def test_build_index_is_the_configured_search():
   tree = dict(scann_params(1_000_000, 10), num_leaves=50, num_leaves_to_search=10,
               training_sample_size=3000, reorder=0)
   approx, _ = ScannIndex.build(corpus, k=10, params=tree).search_rows(queries, 10)
-  assert 0.5 < recall_against_exact(approx, exact_rows) < 1.0
+  assert 0.3 < recall_against_exact(approx, exact_rows) < 1.0
   with pytest.raises(ValueError, match="index='faiss'"):
     build_index("faiss", corpus)
+
+
+@pytest.mark.parametrize("kind", ["exact", "scann"])
+def test_parts_searched_apart_and_merged_equal_one_global_search(kind):
+  """What search_divided does across hosts: each part of the corpus (shards s % 3 == p, some
+  smaller than k) searched alone, the top-k lists merged, equals searching the whole corpus."""
+  from rocketqa_jax.retrieval import build_index, merge_top_k, search_divided
+  corpus, queries = _clustered(1000), _clustered(40, seed=5)
+  exact_rows, exact_scores = ExactIndex(corpus).search_rows(queries, 12)
+  shards = np.array_split(np.arange(1000), 10)
+  found, found_scores = [], []
+  for part in range(3):
+    rows = np.concatenate(shards[part::3])
+    index = build_index(kind, corpus[rows], k=12)
+    part_rows, part_scores = search_divided(index, rows, queries, 12, total=1000)
+    found.append(part_rows)
+    found_scores.append(part_scores)
+  merged, merged_scores = merge_top_k(np.stack(found), np.stack(found_scores), 12)
+  np.testing.assert_array_equal(merged, exact_rows)
+  np.testing.assert_allclose(merged_scores, exact_scores, rtol=1e-5)
+  # One part alone holds 300 passages; a tiny one fewer than k: the rest is -1 / -inf.
+  few = np.arange(5)
+  rows, scores = search_divided(build_index(kind, corpus[few]), few, queries, 12, total=1000)
+  assert (rows[:, 5:] == -1).all() and np.isneginf(scores[:, 5:]).all()
+  assert sorted(rows[0, :5].tolist()) == [0, 1, 2, 3, 4]
+  # An empty share (more processes than shards), and k past a small corpus.
+  rows, scores = search_divided(build_index(kind, corpus[:0]), few[:0], queries, 12, total=1000)
+  assert rows.shape == (40, 12) and (rows == -1).all()
+  assert search_divided(build_index(kind, corpus[few]), few, queries, 12, total=5)[0].shape == (
+      40, 5)
+
+
+def test_merge_top_k_against_a_plain_sort():
+  from rocketqa_jax.retrieval import merge_top_k
+  rng = np.random.default_rng(0)
+  scores = -np.sort(-rng.normal(size=(3, 4, 5)), axis=2).astype(np.float32)
+  rows = rng.permutation(60).reshape(3, 4, 5).astype(np.int32)
+  got_rows, got_scores = merge_top_k(rows, scores, 6)
+  for q in range(4):
+    pairs = sorted(zip(scores[:, q].ravel(), rows[:, q].ravel()), key=lambda p: -p[0])[:6]
+    assert got_rows[q].tolist() == [r for _, r in pairs]
+    np.testing.assert_array_equal(got_scores[q], [s for s, _ in pairs])

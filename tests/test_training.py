@@ -6,10 +6,8 @@ import signal
 import socket
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import pytest
 import safetensors.numpy
 
 import rocketqa_jax
@@ -34,7 +32,8 @@ def _tokens(rows, length, seed):
 
 def _sampler(num_devices=8, hard=1, global_batch=8):
   examples = [TrainExample(f"q{i}", (i,), (i + 1, i + 2)) for i in range(20)]
-  return BatchSampler(examples, _tokens(20, 6, 0), _tokens(30, 10, 1),
+  queries, passages = _tokens(20, 6, 0), _tokens(30, 10, 1)
+  return BatchSampler(examples, queries.take, passages.take, corpus_size=30,
                       global_batch=global_batch, hard_negatives=hard, num_devices=num_devices,
                       seed=0)
 

@@ -12,9 +12,10 @@ import os
 import pathlib
 from typing import Iterator
 
-from rocketqa_jax.data.lines import LineStats, iter_records, json_object, to_corpus
+from rocketqa_jax.data.lines import LineStats, iter_records, json_object
 from rocketqa_jax.data.msmarco import Qrels, join_qrels
-from rocketqa_jax.data.types import Corpus, Question
+from rocketqa_jax.data.corpus import Corpus
+from rocketqa_jax.data.types import Question
 
 QRELS_HEADER = "query-id\tcorpus-id\tscore"
 
@@ -49,7 +50,7 @@ def _parse_doc(line: str) -> tuple[str, str, str]:
 def read_corpus(dir_or_file: str | os.PathLike, skip_bad: bool = False,
                 stats: LineStats | None = None) -> Corpus:
   path = _in(dir_or_file, "corpus.jsonl")
-  return to_corpus(path, iter_corpus(path, skip_bad, stats))
+  return Corpus.from_rows(iter_corpus(path, skip_bad, stats), source=str(path))
 
 
 def read_queries(dir_or_file: str | os.PathLike, skip_bad: bool = False,

@@ -24,7 +24,8 @@ import pathlib
 import ml_collections
 
 from rocketqa_jax.data import beir, dpr, msmarco, squad, tfds_questions
-from rocketqa_jax.data.types import Corpus, Question
+from rocketqa_jax.data.corpus import Corpus
+from rocketqa_jax.data.types import Question
 
 NAMES = ("squad_mini", "dpr", "msmarco", "beir")
 TFDS_PREFIX = "tfds:"

@@ -14,8 +14,9 @@ import logging
 import os
 from typing import Iterator
 
-from rocketqa_jax.data.lines import LineStats, csv_columns, iter_records, open_text, to_corpus
-from rocketqa_jax.data.types import Corpus, Question
+from rocketqa_jax.data.lines import LineStats, csv_columns, iter_records, open_text
+from rocketqa_jax.data.corpus import Corpus
+from rocketqa_jax.data.types import Question
 
 log = logging.getLogger(__name__)
 PASSAGES_HEADER = "id\ttext\ttitle"
@@ -35,7 +36,7 @@ def iter_passages_tsv(path: str | os.PathLike, skip_bad: bool = False,
 
 def read_passages_tsv(path: str | os.PathLike, skip_bad: bool = False,
                       stats: LineStats | None = None) -> Corpus:
-  return to_corpus(path, iter_passages_tsv(path, skip_bad, stats))
+  return Corpus.from_rows(iter_passages_tsv(path, skip_bad, stats), source=str(path))
 
 
 @dataclasses.dataclass(frozen=True)

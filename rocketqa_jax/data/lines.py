@@ -15,9 +15,8 @@ import io
 import json
 import logging
 import os
-from typing import BinaryIO, Callable, Iterable, Iterator, TypeVar
+from typing import BinaryIO, Callable, Iterator, TypeVar
 
-from rocketqa_jax.data.types import Corpus
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -145,18 +144,3 @@ def json_object(line: str, required: tuple[str, ...]) -> dict:
   if bad:
     raise ValueError(f"{want} (missing or not a string: {', '.join(map(repr, bad))})")
   return obj
-
-
-def to_corpus(path: str | os.PathLike, rows: Iterable[tuple[str, str, str]]) -> Corpus:
-  """A Corpus from (id, text, title) rows; a repeated id is an error naming the file."""
-  ids, texts, titles = [], [], []
-  for pid, text, title in rows:
-    ids.append(pid)
-    texts.append(text)
-    titles.append(title)
-  try:
-    return Corpus(ids, texts, titles)
-  except ValueError:
-    seen = set()
-    dup = next(pid for pid in ids if pid in seen or seen.add(pid))
-    raise ValueError(f"{path}: passage id {dup!r} appears more than once") from None

@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 from typing import Iterable, Iterator
 
-from rocketqa_jax.data.lines import LineStats, iter_records, tab_columns, to_corpus
-from rocketqa_jax.data.types import Corpus, Question
+from rocketqa_jax.data.lines import LineStats, iter_records, tab_columns
+from rocketqa_jax.data.corpus import Corpus
+from rocketqa_jax.data.types import Question
 
 Qrels = dict[str, dict[str, int]]  # qid -> {pid: relevance}
 
@@ -28,7 +29,7 @@ def read_collection(path: str | os.PathLike, skip_bad: bool = False,
                     stats: LineStats | None = None) -> Corpus:
   """The collection as a Corpus; MS MARCO passages have no titles, so titles are ""."""
   rows = iter_collection(path, skip_bad, stats)
-  return to_corpus(path, ((pid, text, "") for pid, text in rows))
+  return Corpus.from_rows(((pid, text, "") for pid, text in rows), source=str(path))
 
 
 def read_queries(path: str | os.PathLike, skip_bad: bool = False,

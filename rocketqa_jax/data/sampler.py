@@ -3,16 +3,22 @@
 So resuming needs only the step, every process can build its own slice without talking to the
 others, and hard negatives are drawn per step the same way. Batches are laid out per device as
 the loss expects: [B queries], [B positives; B x h negatives].
+
+Each process tokenizes only the rows of its own devices' share of a step, when the step needs
+them: memory and tokenizing work are O(batch), not O(corpus) (21M passages on a pod host).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from rocketqa_jax.tokenization import Batch
+
+# rows -> their token batch, padded to the fixed training length (one compiled step).
+Tokens = Callable[[np.ndarray], Batch]
 
 
 def epoch_order(step: int, *, examples: int, global_batch: int, seed: int) -> np.ndarray:
@@ -53,16 +59,20 @@ class TrainExample:
 
 class BatchSampler(_StepSampler):
   """Global batches of `global_batch` queries, each with one positive and `hard_negatives`
-  negatives (drawn from its hard negatives; random corpus passages when it has too few)."""
+  negatives (drawn from its hard negatives; random corpus passages when it has too few).
 
-  def __init__(self, examples: Sequence[TrainExample], queries: Batch, passages: Batch, *,
-               global_batch: int, hard_negatives: int, num_devices: int, seed: int):
+  `queries(rows)` tokenizes examples' queries, `passages(rows)` corpus passages, both for the
+  rows a step needs."""
+
+  def __init__(self, examples: Sequence[TrainExample], queries: Tokens, passages: Tokens, *,
+               corpus_size: int, global_batch: int, hard_negatives: int, num_devices: int,
+               seed: int):
     super().__init__(examples, global_batch, num_devices, seed)
     if any(not ex.positives for ex in examples):
       raise ValueError("every training example needs at least one positive")
     self.queries, self.passages, self.hard_negatives = queries, passages, hard_negatives
     self.max_positives = max(len(ex.positives) for ex in examples)
-    self.corpus_size = len(passages.input_ids)
+    self.corpus_size = corpus_size
 
   def signature(self) -> dict:
     """What must not change between a run and its resumption for the data order to be exact."""
@@ -95,8 +105,7 @@ class BatchSampler(_StepSampler):
       for pos in block:
         positives = self.examples[indices[pos]].positives
         q_pos.append(list(positives) + [-1] * (self.max_positives - len(positives)))
-    queries = self.queries.take(np.asarray(q_rows))
-    passages = self.passages.take(np.asarray(p_rows))
+    queries, passages = self.queries(np.asarray(q_rows)), self.passages(np.asarray(p_rows))
     return {"query": vars(queries), "passage": vars(passages),
             "query_positive_ids": np.asarray(q_pos, np.int32),
             "passage_ids": np.asarray(p_rows, np.int32)}

@@ -19,7 +19,8 @@ import json
 import os
 import pathlib
 
-from rocketqa_jax.data.types import Corpus, Question
+from rocketqa_jax.data.corpus import Corpus
+from rocketqa_jax.data.types import Question
 
 ENV_VAR = "ROCKETQA_SQUAD_DIR"
 OFFICIAL_URL = "https://rajpurkar.github.io/SQuAD-explorer/dataset/dev-v1.1.json"
