@@ -126,6 +126,9 @@ def get_config(arg=None):
   # kind of candidate it will judge.
   config.ce.sample_from_top = 10
   config.ce.max_length = 160  # Question + passage (RocketQA's); 192 labeled no better.
+  # Pairs M_C scores at a time in denoise and augment (pair_scoring.py): the unit of resumption
+  # and of division over processes; about 25 MB of tokens at 160 tokens.
+  config.ce.score_chunk = 16_384
   # A bi-encoder checkpoint must learn to read pairs within about 100 steps: at 5e-5 its
   # probabilities stay near 0.5, useless for the 0.1 / 0.9 thresholds; at 1e-4 they separate.
   config.ce.learning_rate = 1e-4

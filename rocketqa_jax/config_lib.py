@@ -57,7 +57,7 @@ def validate(config) -> None:
       "tokenizer": ("query_max_length", "passage_max_length", "bucket_size"),
       "train": ("global_batch", "checkpoint_every", "keep_checkpoints", "log_every"),
       "mine": ("top_k",),
-      "ce": ("global_batch", "negatives", "max_length", "sample_from_top",
+      "ce": ("global_batch", "negatives", "max_length", "sample_from_top", "score_chunk",
              "checkpoint_every", "keep_checkpoints", "log_every"),
       "denoise": ("top_k",),
       "augment": ("top_k",),

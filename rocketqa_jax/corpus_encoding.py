@@ -19,7 +19,7 @@ import jax
 import numpy as np
 from etils import epath
 
-from rocketqa_jax import artifacts, distributed, usage
+from rocketqa_jax import artifacts, distributed, faults, usage
 from rocketqa_jax.artifacts import PathLike
 from rocketqa_jax.data.corpus import Corpus
 from rocketqa_jax.encoder import Encoder
@@ -55,7 +55,7 @@ def encode_corpus(encoder: Encoder, corpus: Corpus, directory: PathLike, *,
     from tqdm.auto import tqdm
     total = sum(min(len(corpus), (s + 1) * shard_size) - s * shard_size for s in todo)
     bar = tqdm(total=total, desc="encoding corpus", unit="passages", dynamic_ncols=True)
-  for s in todo:
+  for done, s in enumerate(todo, 1):
     rows = slice(s * shard_size, min(len(corpus), (s + 1) * shard_size))
     tokens = encoder.tokenizer.tokenize_passages(corpus.texts[rows],
                                                  corpus.titles[rows] if use_titles else None)
@@ -67,6 +67,7 @@ def encode_corpus(encoder: Encoder, corpus: Corpus, directory: PathLike, *,
     buffer = io.BytesIO()
     np.savez(buffer, embeddings=embeddings, ids=ids)
     artifacts.write_bytes(_shard_path(directory, s, count), buffer.getvalue())
+    faults.after("shard", done)
   if bar is not None:
     bar.close()
   return directory

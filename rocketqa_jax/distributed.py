@@ -1,10 +1,23 @@
 """Joining a multi-process (multi-host) run: the same code path on a TPU pod, a GPU cluster, or
-several local CPU processes in tests."""
+several local CPU processes in tests.
+
+When one process fails, the others must not wait for it forever: they would block in the next
+collective (a barrier, a training step), and a failed process itself blocks at exit in
+jax.distributed's shutdown barrier. So `fail` posts the error to the coordination service's
+key-value store and exits at once, and every process watches that key (`_watch`, once a second)
+and exits non-zero when it appears. A process that dies without a word (SIGKILL, out of memory)
+is noticed by the coordination service's heartbeat instead, after `heartbeat_seconds` (JAX's
+default: 100 s), and JAX then ends the others.
+"""
 
 from __future__ import annotations
 
+import atexit
 import json
+import logging
 import os
+import sys
+import threading
 
 import jax
 import numpy as np
@@ -14,19 +27,71 @@ COORDINATOR_ENV = "ROCKETQA_COORDINATOR"  # host:port of process 0.
 NUM_PROCESSES_ENV = "ROCKETQA_NUM_PROCESSES"
 PROCESS_ID_ENV = "ROCKETQA_PROCESS_ID"
 AUTO_ENV = "ROCKETQA_DISTRIBUTED"  # "1": let JAX detect the cluster (Cloud TPU pods, SLURM).
+HEARTBEAT_ENV = "ROCKETQA_HEARTBEAT_SECONDS"  # How long a silent process may be silent.
+FAILED_KEY = "rocketqa_jax/failed"
 
 
 def initialize() -> None:
   """Calls jax.distributed.initialize when the environment asks for it; else a no-op."""
+  heartbeat = dict(heartbeat_timeout_seconds=int(os.environ[HEARTBEAT_ENV])
+                   ) if os.environ.get(HEARTBEAT_ENV) else {}
   if os.environ.get(COORDINATOR_ENV):
     if jax.config.jax_platforms in (None, "", "cpu") and os.environ.get(
         "JAX_PLATFORMS", "cpu") == "cpu":
       jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(coordinator_address=os.environ[COORDINATOR_ENV],
                                num_processes=int(os.environ[NUM_PROCESSES_ENV]),
-                               process_id=int(os.environ[PROCESS_ID_ENV]))
+                               process_id=int(os.environ[PROCESS_ID_ENV]), **heartbeat)
   elif os.environ.get(AUTO_ENV) == "1":
-    jax.distributed.initialize()
+    jax.distributed.initialize(**heartbeat)
+  else:
+    return
+  if jax.process_count() > 1:
+    _watch()
+
+
+def _client():
+  """jax.distributed's client of the coordination service (JAX has no public handle on it)."""
+  from jax._src import distributed
+  return distributed.global_state.client
+
+
+def _watch(interval: float = 1.0) -> None:
+  """A thread that ends this process (exit code 1) once another process has posted a failure."""
+  client, stop = _client(), threading.Event()
+
+  def watch():
+    while not stop.wait(interval):
+      try:
+        message = client.key_value_try_get(FAILED_KEY)
+      except Exception:  # Not posted (NOT_FOUND), or the service is going away.
+        continue
+      print(f"process {jax.process_index()}: exiting: {message}", file=sys.stderr, flush=True)
+      os._exit(1)
+
+  thread = threading.Thread(target=watch, name="rocketqa-failure-watch", daemon=True)
+  thread.start()
+  # Registered after jax.distributed's own exit handler, so it runs first: the thread is
+  # stopped before the client it polls shuts down.
+  atexit.register(lambda: (stop.set(), thread.join()))
+
+
+def fail(message: str, code: int = 1) -> None:
+  """In a multi-process run: prints `message`, posts it for the other processes (which exit
+  too) and ends this one with `code` at once. A no-op in a single process (the caller raises as
+  usual)."""
+  if jax.process_count() == 1:
+    return
+  print(message, file=sys.stderr)
+  try:
+    _client().key_value_set(FAILED_KEY, f"process {jax.process_index()} failed: "
+                            f"{message.strip().splitlines()[-1]}")
+  except Exception:  # Another process posted first.
+    pass
+  sys.stdout.flush()
+  sys.stderr.flush()
+  logging.shutdown()
+  os._exit(code)
 
 
 def barrier(name: str) -> None:

@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 import time
+import traceback
 
 import jax
 from absl import app, flags
@@ -34,14 +35,27 @@ def main(argv):
   absl_logging.set_verbosity(absl_logging.WARNING)
   logging.getLogger("rocketqa_jax").setLevel(logging.INFO)
   distributed.initialize()
-  config = _CONFIG.value
+  # A failed process of several tells the others and exits (distributed.fail), or they would
+  # wait for it forever; one process alone fails as usual.
+  try:
+    run(_CONFIG.value, Workdir(_WORKDIR.value))
+  except SystemExit as e:
+    if e.code not in (None, 0):
+      distributed.fail(str(e.code), e.code if isinstance(e.code, int) else 1)
+    raise
+  except BaseException as e:
+    distributed.fail(traceback.format_exc() + f"{type(e).__name__}: {e}")
+    raise
+
+
+def run(config, workdir: Workdir) -> None:
+  """Checks the config and the workdir, then runs the stages to do."""
   try:
     config_lib.validate(config)
   except ValueError as e:
     sys.exit(f"config error: {e}")
   if config.compilation_cache and not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
     jax.config.update("jax_compilation_cache_dir", os.path.expanduser(config.compilation_cache))
-  workdir = Workdir(_WORKDIR.value)
   try:
     stages = pipeline.plan(config, workdir)
   except (pipeline.StaleStageError, pipeline.MissingInputError) as e:
@@ -65,7 +79,7 @@ def main(argv):
     start = time.perf_counter()
     stage.run(config, workdir)
     seconds[stage.name] = time.perf_counter() - start
-    # What each process did and its peak memory (usage.py). The gather is also the barrier that
+    # What each process did, and its peak memory (usage.py); the gather is also the barrier that
     # keeps every process here until process 0 has written the stage's outputs.
     processes = distributed.gather_json(dict(usage.report(),
                                              seconds=round(seconds[stage.name], 1)))

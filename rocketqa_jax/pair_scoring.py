@@ -3,12 +3,13 @@
 Denoising scores every labeled question's top-k (NQ: 58,880 x 100 = 5.9M pairs), augmentation
 every unlabeled question's (1M x 50 = 50M). A pair is two integers (the question's position in
 `questions`, the passage's corpus row), so the pairs cost 8 bytes each; text is looked up and
-tokenized one chunk of `CHUNK_PAIRS` pairs at a time, so memory stays flat in the number of
-pairs. Chunk c is scored by process c % process_count on its own devices and written to
-`<directory>/scores-<c>-of-<n>.npy`, through a temp file: a chunk file that exists is complete,
-and a restarted stage scores only the chunks that are missing. The scores are then gathered
-through the folder, which every process of a multi-host run shares (the workdir): after a
-barrier each process reads every chunk, 4 bytes a pair.
+tokenized one chunk of `chunk_pairs` pairs (config.ce.score_chunk) at a time, so memory stays
+flat in the number of pairs. Chunk c is scored by process c % process_count on its own devices and written to
+`<directory>/scores-<c>-of-<n>.npz` (its pairs' question positions, corpus rows and scores:
+the folder is a record of what M_C said), through a temp file: a chunk file that exists is
+complete, and a restarted stage scores only the chunks that are missing. The scores are then
+gathered through the folder, which every process of a multi-host run shares (the workdir):
+after a barrier each process reads every chunk.
 """
 
 from __future__ import annotations
@@ -22,17 +23,12 @@ import jax
 import numpy as np
 from etils import epath
 
-from rocketqa_jax import artifacts, distributed, usage
+from rocketqa_jax import artifacts, distributed, faults, usage
 from rocketqa_jax.cross_encoder import CrossEncoderScorer
 from rocketqa_jax.data.corpus import Corpus
 
-# Pairs tokenized and scored at a time: about 25 MB of token arrays at 160 tokens, and, at
-# hundreds of pairs a second per host, a few minutes of work that a crash can lose.
-CHUNK_PAIRS = 16_384
-
-
 def _chunk_path(directory: epath.Path, chunk: int, count: int) -> epath.Path:
-  return directory / f"scores-{chunk:05d}-of-{count:05d}.npy"
+  return directory / f"scores-{chunk:05d}-of-{count:05d}.npz"
 
 
 def pairs_fingerprint(questions: Sequence[str], pair_questions: np.ndarray,
@@ -47,8 +43,8 @@ def pairs_fingerprint(questions: Sequence[str], pair_questions: np.ndarray,
 
 def score_pairs(scorer: CrossEncoderScorer, questions: Sequence[str], pair_questions: np.ndarray,
                 pair_rows: np.ndarray, corpus: Corpus, *, directory: artifacts.PathLike,
-                use_titles: bool = False, chunk_pairs: int = CHUNK_PAIRS,
-                progress: bool = True) -> np.ndarray:
+                chunk_pairs: int, use_titles: bool = False, progress: bool = True
+                ) -> np.ndarray:
   """[pairs] float32 scores of (questions[pair_questions[i]], corpus row pair_rows[i]), every
   process's chunks included; this process scores its own missing chunks into `directory`."""
   directory = artifacts.path(directory)
@@ -76,7 +72,7 @@ def score_pairs(scorer: CrossEncoderScorer, questions: Sequence[str], pair_quest
     from tqdm.auto import tqdm
     total = sum(min(n, (c + 1) * chunk_pairs) - c * chunk_pairs for c in todo)
     bar = tqdm(total=total, desc="scoring pairs", unit="pairs", dynamic_ncols=True)
-  for c in todo:
+  for done, c in enumerate(todo, 1):
     chunk = slice(c * chunk_pairs, min(n, (c + 1) * chunk_pairs))
     rows = pair_rows[chunk]
     scores = scorer.score([questions[q] for q in pair_questions[chunk]], corpus.texts[rows],
@@ -84,11 +80,18 @@ def score_pairs(scorer: CrossEncoderScorer, questions: Sequence[str], pair_quest
                           progress=bar if bar is not None else False)
     usage.count("pairs_scored", len(rows))
     buffer = io.BytesIO()
-    np.save(buffer, scores.astype(np.float32))
+    np.savez(buffer, questions=pair_questions[chunk], rows=rows, scores=scores.astype(np.float32))
     artifacts.write_bytes(_chunk_path(directory, c, count), buffer.getvalue())
+    faults.after("chunk", done)
   if bar is not None:
     bar.close()
   distributed.barrier("pair scores written")  # The other processes' chunks.
-  return np.concatenate([np.load(io.BytesIO(_chunk_path(directory, c, count).read_bytes()))
+  return np.concatenate([read_chunk(_chunk_path(directory, c, count))["scores"]
                          for c in range(count)])
+
+
+def read_chunk(path: artifacts.PathLike) -> dict[str, np.ndarray]:
+  """One chunk file: {"questions", "rows", "scores"}, a pair per position."""
+  with np.load(io.BytesIO(artifacts.path(path).read_bytes())) as npz:
+    return {name: npz[name] for name in ("questions", "rows", "scores")}
 

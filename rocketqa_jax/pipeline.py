@@ -23,8 +23,9 @@ from rocketqa_jax.stages import BY_NAME, NAMES, STAGES, Stage
 from rocketqa_jax.workdir import Workdir
 
 log = logging.getLogger(__name__)
-# Fields that never change an output (how often to log or checkpoint, how many to keep).
-UNRECORDED = ("log_every", "checkpoint_every", "keep_checkpoints")
+# Fields that never change an output (how often to log or checkpoint, how many to keep, how
+# many pairs to score at a time).
+UNRECORDED = ("log_every", "checkpoint_every", "keep_checkpoints", "score_chunk")
 
 
 class StaleStageError(ValueError):

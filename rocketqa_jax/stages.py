@@ -208,6 +208,7 @@ def _score(config, workdir: Workdir, stage: str, questions: list[Question],
   scores = pair_scoring.score_pairs(scorer, [q.text for q in questions], pair_questions,
                                     pair_rows, load_data(config.data).corpus,
                                     directory=workdir.pair_scores(stage),
+                                    chunk_pairs=config.ce.score_chunk,
                                     use_titles=config.data.use_titles)
   return np.split(scores, np.cumsum(sizes)[:-1]) if sizes else []
 

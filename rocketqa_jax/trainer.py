@@ -11,8 +11,6 @@ import functools
 import json
 import logging
 import math
-import os
-import signal
 import time
 from typing import Any
 
@@ -23,14 +21,11 @@ import ml_collections
 import numpy as np
 import optax
 
-from rocketqa_jax import artifacts, host_memory, sharding
+from rocketqa_jax import artifacts, faults, host_memory, sharding
 from rocketqa_jax.checkpointing import Checkpoints
 from rocketqa_jax.data.sampler import BatchSampler
 
 log = logging.getLogger(__name__)
-# Fault injection for the resume tests: SIGKILL this process right after the given step (once
-# the checkpoints already started are written, so the test knows where resumption starts).
-FAULT_ENV = "ROCKETQA_KILL_AFTER_STEP"
 
 
 @flax.struct.dataclass
@@ -149,9 +144,8 @@ class Trainer:
                         skipped, step + 1)
           bar.set_postfix(loss=f"{metrics['loss']:.3f}", acc=f"{metrics['accuracy']:.2f}")
         bar.update(1)
-        if os.environ.get(FAULT_ENV) == str(step + 1):
-          checkpoints.manager.wait_until_finished()  # So tests know where resumption starts.
-          os.kill(os.getpid(), signal.SIGKILL)
+        # Resume tests: killed once the checkpoints started are written (resumption's start).
+        faults.after("step", step + 1, before=checkpoints.manager.wait_until_finished)
     finally:  # Also on Ctrl-C or an error: let the checkpoint being written finish.
       bar.close()
       metrics_log.close()

@@ -47,9 +47,13 @@ def test_chunks_equal_one_pass_and_resume_only_what_is_missing(tmp_path, scorer,
   want = _direct(scorer, corpus, questions, pair_questions, pair_rows, use_titles)
   np.testing.assert_allclose(scores, want, atol=1e-6)
   assert sorted(p.name for p in tmp_path.glob("scores-*")) == [
-      f"scores-{c:05d}-of-00005.npy" for c in range(5)]
+      f"scores-{c:05d}-of-00005.npz" for c in range(5)]
   # Interrupted before chunk 3 was written: the rerun scores those 7 pairs and nothing else.
-  (tmp_path / "scores-00003-of-00005.npy").unlink()
+  chunk = pair_scoring.read_chunk(tmp_path / "scores-00003-of-00005.npz")  # Pairs 21..27.
+  np.testing.assert_array_equal(chunk["rows"], pair_rows[21:28])
+  np.testing.assert_array_equal(chunk["questions"], pair_questions[21:28])
+  np.testing.assert_array_equal(chunk["scores"], scores[21:28])
+  (tmp_path / "scores-00003-of-00005.npz").unlink()
   calls = []
   original = scorer.score
   monkeypatch.setattr(scorer, "score", lambda q, *a, **k: calls.append(len(q))
@@ -92,4 +96,4 @@ def test_no_pairs(tmp_path, scorer, pairs):
   corpus, questions, _, _ = pairs
   empty = np.zeros(0, np.int64)
   assert pair_scoring.score_pairs(scorer, questions, empty, empty, corpus,
-                                  directory=tmp_path, progress=False).shape == (0,)
+                                  directory=tmp_path, chunk_pairs=8, progress=False).shape == (0,)

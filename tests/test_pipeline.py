@@ -5,7 +5,7 @@ import signal
 
 from conftest import run_python
 from rocketqa_jax.cross_encoder import load_cross_encoder
-from rocketqa_jax.trainer import FAULT_ENV
+from rocketqa_jax.faults import ENV as KILL_AFTER
 
 STAGES = "train_de0,mine0,train_ce,denoise,train_de1,augment,train_de2,eval"
 
@@ -15,7 +15,7 @@ def test_pipeline_killed_mid_stage_resumes_and_finishes(tmp_path, squad_mini):
           f"--config.stages={STAGES}", "--config.train.steps=2", "--config.ce.steps=4",
           "--config.eval.max_questions=32", "--config.augment.positive_threshold=0.3"]
   # train_de0 has 2 steps, so the first trainer to finish step 3 is train_ce's: killed there.
-  killed = run_python(args, env={FAULT_ENV: "3"})
+  killed = run_python(args, env={KILL_AFTER: "step:3"})
   assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
   assert (tmp_path / "mine0" / "candidates.npz").exists()
   assert not (tmp_path / "train_ce" / "cross_encoder").exists()
