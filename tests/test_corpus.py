@@ -63,3 +63,34 @@ def test_a_passage_costs_its_bytes_not_python_objects(squad_mini):
   text_bytes = sum(len(t.encode()) for t in texts)
   assert corpus.nbytes < 0.75 * as_lists, (corpus.nbytes, as_lists)
   assert corpus.nbytes < text_bytes + 64 * len(ids), (corpus.nbytes, text_bytes)
+
+
+def test_a_file_corpus_reads_its_lines_when_asked(tmp_path, squad_mini):
+  """DPR's TSV (quoted fields, a BOM, blank and bad lines skipped) read in place equals the same
+  file gzipped, read into memory; the process holds where lines are and the ids, not the
+  text."""
+  import gzip
+  from rocketqa_jax.data import dpr, lines
+  c = squad_mini.corpus
+  quote = lambda s: '"' + s.replace('"', '""') + '"' if '"' in s or "\t" in s else s
+  body = "".join(f"{c.ids[i]}\t{quote(c.texts[i])}\t{quote(c.titles[i])}\n" + (
+      "\n" if i == 3 else "bad line\n" if i == 5 else "") for i in range(300))
+  text = "\ufeffid\ttext\ttitle\n" + body
+  (tmp_path / "psgs.tsv").write_text(text, encoding="utf-8")
+  (tmp_path / "psgs.tsv.gz").write_bytes(gzip.compress(text.encode()))
+  stats = lines.LineStats()
+  in_file = dpr.read_passages_tsv(tmp_path / "psgs.tsv", skip_bad=True, stats=stats)
+  in_memory = dpr.read_passages_tsv(tmp_path / "psgs.tsv.gz", skip_bad=True)
+  assert stats.skipped == 1 and len(in_file) == len(in_memory) == 300
+  assert isinstance(in_file.texts, corpus_lib.LineColumn)
+  assert isinstance(in_memory.texts, corpus_lib.TextColumn)
+  assert in_file.ids == in_memory.ids == c.ids[:300]
+  assert in_file.texts == in_memory.texts == c.texts[:300]
+  assert in_file.titles == c.titles[:300]
+  rows = np.array([299, 0, 17, 17])
+  assert in_file.texts[rows] == [c.texts[int(i)] for i in rows]
+  assert in_file.texts[10:20] == c.texts[10:20] and in_file.texts[-1] == c.texts[299]
+  assert in_file.texts[::100] == c.texts[:300:100] and in_file.index[c.ids[42]] == 42
+  # Line start and length, id (fixed-width: DPR's are 8 bytes), sort order: no text.
+  assert in_file.nbytes == 300 * (8 + 4 + in_file.ids.array.itemsize + 4)
+  assert in_memory.nbytes > sum(len(t.encode()) for t in c.texts[:300])

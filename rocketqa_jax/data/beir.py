@@ -49,8 +49,8 @@ def _parse_doc(line: str) -> tuple[str, str, str]:
 
 def read_corpus(dir_or_file: str | os.PathLike, skip_bad: bool = False,
                 stats: LineStats | None = None) -> Corpus:
-  path = _in(dir_or_file, "corpus.jsonl")
-  return Corpus.from_rows(iter_corpus(path, skip_bad, stats), source=str(path))
+  return Corpus.from_file(_in(dir_or_file, "corpus.jsonl"), _parse_doc, skip_bad=skip_bad,
+                          stats=stats)
 
 
 def read_queries(dir_or_file: str | os.PathLike, skip_bad: bool = False,

@@ -1,26 +1,33 @@
-"""A passage corpus held compactly: one byte buffer per column, not a Python string per passage.
+"""A passage corpus held compactly: no Python string per passage, and for the big corpora no
+text in memory at all.
 
 DPR's Wikipedia has 21M passages. As Python lists (ids, texts, titles) and an id -> row dict a
-passage costs about 1.3 KB (a str object per field, texts often stored at 2 bytes a character,
-plus the dict); here it costs its UTF-8 bytes plus 8 bytes of offset, 4 of title code and its id
-(fixed-width bytes) with 4 bytes of sort order: about 0.6 KB (docs/scale.md has the figures).
+passage costs about 1.2 KB (a str object per field, texts often stored at 2 bytes a character,
+plus the dict), 25 GB a process. Here, two forms (docs/scale.md has the measurements):
 
-- `TextColumn`: UTF-8 bytes end to end with int64 offsets; `column[i]` decodes one string,
-  `column[rows]` (a slice, list or array of rows) a list of them.
-- titles: DPR's and SQuAD's passages of an article come one after another, so a run of equal
-  titles is stored once (`CodedColumn`: the distinct runs and an int32 code per passage).
-- `IdIndex`: passage id -> row, by binary search over the ids' fixed-width bytes in sorted order.
+- read from the file (`Corpus.from_file`, for an uncompressed line-oriented corpus: DPR's
+  psgs_w100.tsv, MS MARCO's collection.tsv, BEIR's corpus.jsonl): the process keeps where each
+  line starts and its length (12 bytes) and the id index; `texts[i]` reads and parses line i
+  with os.pread when asked. Reads go through the page cache but are not mapped into the
+  process, so its memory holds only what it is working on: about 24 bytes a passage in all.
+- in memory (`Corpus.from_rows`: SQuAD's JSON, gzipped files): `TextColumn`, UTF-8 bytes end to
+  end with int64 offsets; titles, whose equal values come in runs (an article's passages), once
+  per run (`CodedColumn`): about the text's UTF-8 bytes plus 20 bytes a passage.
 
-A corpus is built in one pass over its rows (`Corpus.from_rows`), so a reader never holds the
-whole file as Python objects.
+`IdIndex` maps passage ids to rows by binary search over the ids' fixed-width bytes in sorted
+order. Columns index like lists: `column[i]` is one string, `column[rows]` (a slice, list or
+array of rows) a list of them.
 """
 
 from __future__ import annotations
 
 import array
-from typing import Iterable, Sequence
+import os
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
+
+from rocketqa_jax.data import lines
 
 _CHUNK_BYTES = 64 << 20  # Text bytes gathered before they are appended to the column.
 
@@ -70,10 +77,6 @@ class TextColumn(_Strings):
   def __iter__(self):
     return (self._one(i) for i in range(len(self)))
 
-  @property
-  def nbytes(self) -> int:
-    return self.data.nbytes + self.offsets.nbytes
-
 
 class CodedColumn(_Strings):
   """A column with long runs of equal strings: each distinct run once, a code per row."""
@@ -93,9 +96,49 @@ class CodedColumn(_Strings):
   def __iter__(self):
     return (self.values[int(c)] for c in self.codes)
 
-  @property
-  def nbytes(self) -> int:
-    return self.values.nbytes + self.codes.nbytes
+
+class LineColumn(_Strings):
+  """A field of a line-oriented file's records, read from the file when asked: `starts` and
+  `lengths` say where each row's line is; `field(line)` parses a line into the value."""
+
+  def __init__(self, path: str | os.PathLike, starts: np.ndarray, lengths: np.ndarray,
+               field: Callable[[str], str]):
+    self.path, self.starts, self.lengths, self.field = os.fspath(path), starts, lengths, field
+    self._fd = os.open(self.path, os.O_RDONLY)
+
+  def __del__(self):
+    if getattr(self, "_fd", None) is not None:
+      os.close(self._fd)
+
+  def __len__(self) -> int:
+    return len(self.starts)
+
+  def _line(self, i: int) -> str:
+    return os.pread(self._fd, int(self.lengths[i]), int(self.starts[i])).decode("utf-8")
+
+  def __getitem__(self, key):
+    if isinstance(key, (int, np.integer)):
+      n = len(self)
+      if not -n <= key < n:
+        raise IndexError(f"row {key} out of range for {n} strings")
+      return self.field(self._line(int(key) % n))
+    if isinstance(key, slice) and (key.step or 1) == 1:
+      return self._span(*key.indices(len(self))[:2])
+    rows = range(len(self))[key] if isinstance(key, slice) else np.asarray(key, np.int64)
+    return [self.field(self._line(int(i))) for i in rows]
+
+  def _span(self, first: int, stop: int) -> list[str]:
+    """Rows first..stop-1 with one read: they are consecutive lines of the file."""
+    if stop <= first:
+      return []
+    begin = int(self.starts[first])
+    data = os.pread(self._fd, int(self.starts[stop - 1] + self.lengths[stop - 1]) - begin, begin)
+    return [self.field(data[s - begin:s - begin + n].decode("utf-8"))
+            for s, n in zip(self.starts[first:stop].tolist(), self.lengths[first:stop].tolist())]
+
+  def __iter__(self):
+    for start in range(0, len(self), 4096):
+      yield from self._span(start, min(len(self), start + 4096))
 
 
 class IdIndex:
@@ -133,10 +176,6 @@ class IdIndex:
   def __len__(self) -> int:
     return len(self.ids)
 
-  @property
-  def nbytes(self) -> int:
-    return self.ids.nbytes + self.order.nbytes
-
 
 class Corpus:
   """Passages by row: `ids[i]`, `texts[i]`, `titles[i]` (each also by slice or list of rows);
@@ -155,23 +194,45 @@ class Corpus:
     corpus._build(rows, source)
     return corpus
 
+  @classmethod
+  def from_file(cls, path: str | os.PathLike, parse: Callable[[str], tuple[str, str, str]], *,
+                header: str | None = None, skip_bad: bool = False,
+                stats: lines.LineStats | None = None) -> Corpus:
+    """The corpus of a line-oriented file, one passage a line, `parse(line) -> (id, text,
+    title)` (raising ValueError on a bad line: see lines.iter_records, whose errors name the
+    file and line). Texts and titles stay in the file (read when asked), unless it is gzipped:
+    then they are read into memory (from_rows)."""
+    if lines.is_gzip(path):
+      rows = (row for _, row in lines.iter_records(path, parse, header=header,
+                                                   skip_bad=skip_bad, stats=stats))
+      return cls.from_rows(rows, source=str(path))
+    ids, starts, lengths = _IdsBuilder(), array.array("q"), array.array("i")
+    for _, start, length, (pid, _, _) in lines.located_records(
+        path, parse, header=header, skip_bad=skip_bad, stats=stats):
+      ids.append(pid)
+      starts.append(start)
+      lengths.append(length)
+    corpus = cls.__new__(cls)
+    corpus.ids = _IdColumn(ids.finish())
+    starts, lengths = np.frombuffer(starts, np.int64), np.frombuffer(lengths, np.int32)
+    corpus.texts = LineColumn(path, starts, lengths, lambda line: parse(line)[1])
+    corpus.titles = LineColumn(path, starts, lengths, lambda line: parse(line)[2])
+    corpus.index = IdIndex(corpus.ids.array)
+    corpus._check_unique(str(path))
+    return corpus
+
   def _build(self, rows: Iterable[tuple[str, str, str]], source: str) -> None:
-    ids: list[np.ndarray] = []
-    pending: list[bytes] = []
+    ids = _IdsBuilder()
     texts, titles = _ColumnBuilder(), _ColumnBuilder()
     codes, last_title = array.array("i"), None
     for pid, text, title in rows:
-      pending.append(str(pid).encode("utf-8"))
-      if len(pending) == 1 << 20:
-        ids.append(np.asarray(pending, dtype=bytes))
-        pending = []
+      ids.append(pid)
       texts.append(text.encode("utf-8"))
       if title != last_title:
         titles.append(title.encode("utf-8"))
         last_title = title
       codes.append(len(titles) - 1)
-    ids.append(np.asarray(pending, dtype=bytes) if pending else np.zeros(0, "S1"))
-    self.ids = _IdColumn(np.concatenate(ids))
+    self.ids = _IdColumn(ids.finish())
     self.texts = texts.finish()
     self.titles = CodedColumn(titles.finish(), np.frombuffer(codes, np.int32))
     self.index = IdIndex(self.ids.array)
@@ -190,8 +251,18 @@ class Corpus:
 
   @property
   def nbytes(self) -> int:
-    """Bytes of the arrays that hold the corpus (its whole footprint, but for a few objects)."""
-    return self.ids.array.nbytes + self.texts.nbytes + self.titles.nbytes + self.index.order.nbytes
+    """Bytes of the arrays that hold the corpus (its whole footprint, but for a few objects;
+    a file corpus's texts and titles share their line positions)."""
+    arrays = {id(a): a.nbytes for column in (self.texts, self.titles) for a in _arrays(column)}
+    return self.ids.array.nbytes + self.index.order.nbytes + sum(arrays.values())
+
+
+def _arrays(column) -> list[np.ndarray]:
+  if isinstance(column, LineColumn):
+    return [column.starts, column.lengths]
+  if isinstance(column, CodedColumn):
+    return [*_arrays(column.values), column.codes]
+  return [column.data, column.offsets]
 
 
 class _IdColumn(_Strings):
@@ -211,6 +282,26 @@ class _IdColumn(_Strings):
 
   def __iter__(self):
     return (b.decode("utf-8") for b in self.array)
+
+
+class _IdsBuilder:
+  """Ids into one fixed-width bytes array, a million at a time."""
+
+  def __init__(self):
+    self.chunks: list[np.ndarray] = []
+    self.pending: list[bytes] = []
+
+  def append(self, pid: str) -> None:
+    self.pending.append(str(pid).encode("utf-8"))
+    if len(self.pending) == 1 << 20:
+      self.chunks.append(np.asarray(self.pending, dtype=bytes))
+      self.pending = []
+
+  def finish(self) -> np.ndarray:
+    if self.pending or not self.chunks:
+      self.chunks.append(np.asarray(self.pending, dtype=bytes) if self.pending
+                         else np.zeros(0, "S1"))
+    return np.concatenate(self.chunks)
 
 
 class _ColumnBuilder:

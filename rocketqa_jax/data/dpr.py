@@ -27,16 +27,20 @@ _CTX_ID_KEYS = ("passage_id", "psg_id")
 def iter_passages_tsv(path: str | os.PathLike, skip_bad: bool = False,
                       stats: LineStats | None = None) -> Iterator[tuple[str, str, str]]:
   """(id, text, title) per passage of a psgs_w100.tsv-style file, lazily."""
-  def parse(line):
-    return tuple(csv_columns(line, ("id", "text", "title")))
-  for _, row in iter_records(path, parse, skip_bad=skip_bad, header=PASSAGES_HEADER,
+  for _, row in iter_records(path, _parse_passage, skip_bad=skip_bad, header=PASSAGES_HEADER,
                              stats=stats):
     yield row
 
 
+def _parse_passage(line: str) -> tuple[str, str, str]:
+  return tuple(csv_columns(line, ("id", "text", "title")))
+
+
 def read_passages_tsv(path: str | os.PathLike, skip_bad: bool = False,
                       stats: LineStats | None = None) -> Corpus:
-  return Corpus.from_rows(iter_passages_tsv(path, skip_bad, stats), source=str(path))
+  """The corpus; its texts and titles stay in the file (Corpus.from_file) unless gzipped."""
+  return Corpus.from_file(path, _parse_passage, header=PASSAGES_HEADER, skip_bad=skip_bad,
+                          stats=stats)
 
 
 @dataclasses.dataclass(frozen=True)

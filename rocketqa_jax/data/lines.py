@@ -46,9 +46,7 @@ class LineStats:
 
 def open_binary(path: str | os.PathLike) -> BinaryIO:
   """The file's bytes, gunzipped when it is gzip (told by its magic number, not its name)."""
-  with open(path, "rb") as f:
-    gzipped = f.read(2) == b"\x1f\x8b"
-  return gzip.open(path, "rb") if gzipped else open(path, "rb")
+  return gzip.open(path, "rb") if is_gzip(path) else open(path, "rb")
 
 
 def open_text(path: str | os.PathLike) -> io.TextIOWrapper:
@@ -63,12 +61,24 @@ def iter_records(path: str | os.PathLike, parse: Callable[[str], T], *, skip_bad
   columns (pid, passage)"); the line then raises DataError, or with skip_bad is counted in
   `stats` and reported in one warning when the read ends. `header`, if given, must be line 1
   exactly; a wrong header means a wrong file, so it raises even with skip_bad."""
+  for number, _, _, record in located_records(path, parse, skip_bad=skip_bad, header=header,
+                                              stats=stats):
+    yield number, record
+
+
+def located_records(path: str | os.PathLike, parse: Callable[[str], T], *,
+                    skip_bad: bool = False, header: str | None = None,
+                    stats: LineStats | None = None) -> Iterator[tuple[int, int, int, T]]:
+  """iter_records, with where each line is: (line number, byte offset of the line's text in
+  the (uncompressed) file, its length in bytes without the newline, parse(line))."""
   skipped, first_error = [], ""
+  position = 0
   try:
     with open_binary(path) as f:
       for number, raw in enumerate(f, 1):
-        if number == 1:
-          raw = raw.removeprefix(codecs.BOM_UTF8)
+        start, position = position, position + len(raw)
+        if number == 1 and raw.startswith(codecs.BOM_UTF8):
+          raw, start = raw[len(codecs.BOM_UTF8):], start + len(codecs.BOM_UTF8)
         text = raw.rstrip(b"\r\n")
         if number == 1 and header is not None:
           if text != header.encode():
@@ -91,12 +101,17 @@ def iter_records(path: str | os.PathLike, parse: Callable[[str], T], *, skip_bad
           continue
         if stats is not None:
           stats.records += 1
-        yield number, record
+        yield number, start, len(text), record
   finally:
     if skipped:
       log.warning("%s: skipped %d bad line(s), at lines %s%s; the first: %s", path, len(skipped),
                   ", ".join(map(str, skipped[:REPORTED_LINES])),
                   ", ..." if len(skipped) > REPORTED_LINES else "", first_error)
+
+
+def is_gzip(path: str | os.PathLike) -> bool:
+  with open(path, "rb") as f:
+    return f.read(2) == b"\x1f\x8b"
 
 
 def _shown(text: bytes) -> str | bytes:

@@ -28,8 +28,8 @@ def iter_collection(path: str | os.PathLike, skip_bad: bool = False,
 def read_collection(path: str | os.PathLike, skip_bad: bool = False,
                     stats: LineStats | None = None) -> Corpus:
   """The collection as a Corpus; MS MARCO passages have no titles, so titles are ""."""
-  rows = iter_collection(path, skip_bad, stats)
-  return Corpus.from_rows(((pid, text, "") for pid, text in rows), source=str(path))
+  return Corpus.from_file(path, lambda line: (*tab_columns(line, ("pid", "passage")), ""),
+                          skip_bad=skip_bad, stats=stats)
 
 
 def read_queries(path: str | os.PathLike, skip_bad: bool = False,
