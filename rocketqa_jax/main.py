@@ -79,11 +79,12 @@ def run(config, workdir: Workdir) -> None:
     start = time.perf_counter()
     stage.run(config, workdir)
     seconds[stage.name] = time.perf_counter() - start
-    # What each process did, and its peak memory (usage.py); the gather is also the barrier that
-    # keeps every process here until process 0 has written the stage's outputs.
+    pipeline.record(stage, config, workdir, seconds[stage.name])
+    # What each process did, and its peak memory (usage.py). The gather is also the barrier that
+    # keeps every process here until process 0 has written the stage's outputs and record, so
+    # that all see the same workdir when the next stage starts (eval picks its models by them).
     processes = distributed.gather_json(dict(usage.report(),
                                              seconds=round(seconds[stage.name], 1)))
-    pipeline.record(stage, config, workdir, seconds[stage.name])
     if jax.process_index() == 0:  # A line per stage run: a resumed run adds its rest.
       artifacts.append_line(workdir.timings, json.dumps({
           "stage": stage.name, "seconds": round(seconds[stage.name], 1),

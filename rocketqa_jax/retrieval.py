@@ -18,6 +18,7 @@ import logging
 import math
 import os
 import pathlib
+import time
 from typing import Sequence
 
 import jax
@@ -182,9 +183,11 @@ def build_index(kind: str, embeddings: np.ndarray, ids: Sequence[str] | None = N
     raise ValueError(f"index={kind!r}: expected one of {INDEXES}")
   if not len(embeddings):
     return None
-  if kind == "exact":
-    return ExactIndex(embeddings, ids)
-  return ScannIndex.build(embeddings, ids, k=k)
+  start = time.perf_counter()
+  index = ExactIndex(embeddings, ids) if kind == "exact" else ScannIndex.build(embeddings, ids, k=k)
+  usage.count("passages_indexed", len(embeddings))
+  usage.count("index_build_seconds", time.perf_counter() - start)
+  return index
 
 
 def merge_top_k(rows: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -73,26 +73,31 @@ def setup_train_de(config, out, data: RetrievalData, examples: list[TrainExample
                         tokenizer)
 
 
+def _positive_rows(corpus, question: Question) -> tuple[int, ...]:
+  return corpus.index.rows_of(question.positive_ids, f"question {question.id}'s positives")
+
+
 def labeled_examples(data: RetrievalData) -> list[TrainExample]:
   """The labeled questions, positive = the question's paragraph, no mined negatives."""
-  index = data.corpus.index
-  return [TrainExample(q.text, tuple(index[p] for p in q.positive_ids)) for q in data.labeled]
+  return [TrainExample(q.text, _positive_rows(data.corpus, q)) for q in data.labeled]
 
 
 def denoised_examples(config, workdir: Workdir, data: RetrievalData) -> list[TrainExample]:
   """The labeled questions with the hard negatives of stage denoise (or, with
   denoise.enabled=False, every non-positive candidate: the paper's undenoised ablation)."""
   key = "negatives" if config.denoise.enabled else "undenoised"
-  negatives = {r["id"]: r[key] for r in _read_jsonl(workdir.hard_negatives)}
-  index = data.corpus.index
-  return [TrainExample(q.text, tuple(index[p] for p in q.positive_ids),
-                       tuple(index[p] for p in negatives.get(q.id, ()))) for q in data.labeled]
+  path, index = workdir.hard_negatives, data.corpus.index
+  negatives = {r["id"]: index.rows_of(r[key], f"{path}: question {r['id']}")
+               for r in _read_jsonl(path)}
+  return [TrainExample(q.text, _positive_rows(data.corpus, q), negatives.get(q.id, ()))
+          for q in data.labeled]
 
 
 def pseudo_labeled_examples(workdir: Workdir, data: RetrievalData) -> list[TrainExample]:
-  index = data.corpus.index
-  return [TrainExample(r["text"], (index[r["positive"]],), tuple(index[p] for p in r["negatives"]))
-          for r in _read_jsonl(workdir.pseudo_labels)]
+  path, index = workdir.pseudo_labels, data.corpus.index
+  return [TrainExample(r["text"], index.rows_of([r["positive"]], f"{path}: question {r['id']}"),
+                       index.rows_of(r["negatives"], f"{path}: question {r['id']}"))
+          for r in _read_jsonl(path)]
 
 
 def _read_jsonl(path) -> list[dict]:
@@ -142,10 +147,6 @@ def train_de2(config, workdir: Workdir) -> None:
 def _writer(path):
   """`path` in the process that writes shared artifacts (process 0), else None."""
   return path if jax.process_index() == 0 else None
-
-
-def _positive_rows(corpus, question: Question) -> tuple[int, ...]:
-  return tuple(corpus.index[p] for p in question.positive_ids)
 
 
 def _mine(config, workdir: Workdir, stage: str, model: str, questions: list[Question],

@@ -12,12 +12,12 @@ from __future__ import annotations
 import collections
 
 COUNTS = ("passages_tokenized", "queries_tokenized", "pairs_tokenized", "pairs_scored",
-          "passages_encoded", "shards_loaded", "queries_searched", "files_written",
-          "bytes_written")
+          "passages_encoded", "shards_loaded", "passages_indexed", "index_build_seconds",
+          "queries_searched", "files_written", "bytes_written")
 _counts: collections.Counter = collections.Counter()
 
 
-def count(name: str, n: int = 1) -> None:
+def count(name: str, n: int | float = 1) -> None:
   _counts[name] += n
 
 
@@ -45,5 +45,5 @@ def reset() -> None:
 def report() -> dict:
   """{count: n} for every name in COUNTS, and peak_rss_gib (None where unknown)."""
   peak = _status_kib("VmHWM")
-  return {**{name: _counts[name] for name in COUNTS},
+  return {**{name: round(_counts[name], 3) for name in COUNTS},
           "peak_rss_gib": None if peak is None else round(peak / 2**20, 3)}

@@ -31,6 +31,10 @@ def test_columns_and_index_equal_plain_lists():
     with pytest.raises(KeyError):
       corpus.index[missing]
   assert corpus.index.rows(["3", "nope", "10"]).tolist() == [2, -1, 0]
+  assert corpus.index.rows_of(["3", "10"], "q1") == (2, 0) and corpus.index.rows_of([], "q") == ()
+  with pytest.raises(KeyError, match=r"hard_negatives.jsonl: question q7: passage ids not in "
+                     r"the corpus: \['999999'\]"):
+    corpus.index.rows_of(["3", "999999"], "hard_negatives.jsonl: question q7")
   assert Corpus(ids, texts, titles).texts == texts  # The list constructor: same corpus.
 
 

@@ -160,6 +160,15 @@ class IdIndex:
     fits = np.asarray([len(str(i).encode("utf-8")) <= self.ids.dtype.itemsize for i in ids])
     return np.where((self.ids[rows] == keys) & fits, rows, -1)
 
+  def rows_of(self, ids: Sequence[str], what: str) -> tuple[int, ...]:
+    """The rows of `ids`, all of which must be in the corpus; else a KeyError naming `what`
+    (where the ids came from) and the ids that are not."""
+    rows = self.rows(ids).tolist()
+    if -1 in rows:
+      missing = [pid for pid, row in zip(ids, rows) if row < 0]
+      raise KeyError(f"{what}: passage ids not in the corpus: {missing[:5]}")
+    return tuple(rows)
+
   def get(self, pid: str, default=None):
     row = int(self.rows([pid])[0])
     return default if row < 0 else row

@@ -1,0 +1,255 @@
+"""The pod path at scale, simulated on one machine: the whole pipeline over a DPR-layout corpus of
+N passages in 2 processes x 4 virtual CPU devices (gloo on 127.0.0.1), against 1 process x 8.
+
+  python bench/scale.py [--sizes 250000,500000,1000000,2000000] [--reference-sizes 250000,2000000]
+                        [--pair-depths 12,25,50] [--root /tmp/rocketqa-scale] [--quick]
+
+The data is generated, deterministically (`generate`): N passages of 100 words drawn from
+SQuAD v1.1 dev's vocabulary at its word frequencies, in DPR's psgs_w100.tsv layout (ids 1..N,
+text, title; an article's title on 8 passages in a row); 10,000 training questions in DPR's
+biencoder JSON, 5,000 unlabeled questions (`id<TAB>question`) and 2,000 eval questions in DPR's
+QA CSV, each question 10 consecutive words of a random passage (its positive), its answer one
+of them. The model is configs/tiny.py's (2 layers, hidden 64, random weights) with the real
+WordPiece tokenizer; mine0 mines the top 100 (ScaNN, `mine.index=scann`: one partition per
+process), denoise scores the top 100 of each training question (1M pairs), augment the top
+50 of each unlabeled one (250k pairs); eval searches exactly.
+
+Per process and per stage it reports, from `<workdir>/timings.jsonl` (rocketqa_jax/usage.py):
+peak RSS (VmHWM, reset at each stage), wall seconds, passages tokenized and encoded, shards
+loaded, passages indexed, queries searched, pairs tokenized and scored, files and bytes written.
+Then per stage a least-squares fit of peak RSS against the passages a process holds a share
+of (N / processes), and with --pair-depths, denoise rerun at other depths on the smallest
+corpus: peak RSS against pairs scored. docs/scale.md turns the fits into NQ and MS MARCO
+figures. Prints a table and writes bench/results/scale.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+import common
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+LABELED, UNLABELED, EVAL = 10_000, 5_000, 2_000
+WORDS_PER_PASSAGE, QUESTION_WORDS, PASSAGES_PER_TITLE = 100, 10, 8
+LAYOUTS = {"2x4": (2, 4), "1x8": (1, 8)}
+
+
+def vocabulary() -> tuple[list[str], np.ndarray]:
+  """SQuAD v1.1 dev's whitespace words and their frequencies (no quotes, tabs or brackets, so
+  that the generated TSV needs no quoting and the answers no escaping)."""
+  from rocketqa_jax.data import squad
+  counts = collections.Counter(
+      w for text in squad.load_squad_mini().corpus.texts for w in text.split()
+      if not set(w) & set("\"'\t[]\\"))
+  words = sorted(counts)
+  freq = np.asarray([counts[w] for w in words], np.float64)
+  return words, freq / freq.sum()
+
+
+def generate(folder: pathlib.Path, n: int, seed: int = 0) -> dict[str, str]:
+  """Writes (once; a manifest says for which n and seed) the corpus and question files of a
+  DPR-layout data set of n passages; returns their paths."""
+  files = {"corpus": folder / "psgs_w100.tsv", "train": folder / "train.json",
+           "unlabeled": folder / "unlabeled.tsv", "eval": folder / "eval.csv"}
+  manifest = {"passages": n, "seed": seed, "labeled": LABELED, "unlabeled": UNLABELED,
+              "eval": EVAL, "words_per_passage": WORDS_PER_PASSAGE}
+  done = folder / "manifest.json"
+  if done.exists() and json.loads(done.read_text()) == manifest:
+    return {k: str(v) for k, v in files.items()}
+  folder.mkdir(parents=True, exist_ok=True)
+  words, probs = vocabulary()
+  words = np.asarray(words, dtype=object)
+  rng = np.random.default_rng(seed)
+  kinds = ["labeled"] * LABELED + ["unlabeled"] * UNLABELED + ["eval"] * EVAL
+  positives = rng.integers(0, n, len(kinds))
+  starts = rng.integers(0, WORDS_PER_PASSAGE - QUESTION_WORDS, len(kinds))
+  by_row = collections.defaultdict(list)
+  for q, row in enumerate(positives.tolist()):
+    by_row[row].append(q)
+  questions = [None] * len(kinds)
+  t0 = time.perf_counter()
+  with open(files["corpus"], "w", encoding="utf-8") as out:
+    out.write("id\ttext\ttitle\n")
+    for first in range(0, n, 50_000):
+      chunk = np.random.default_rng([seed, first]).choice(
+          len(words), (min(n, first + 50_000) - first, WORDS_PER_PASSAGE), p=probs)
+      lines = []
+      for i, ids in enumerate(chunk, first):
+        text_words = words[ids]
+        text = " ".join(text_words)
+        title = f"Article {i // PASSAGES_PER_TITLE}"
+        lines.append(f"{i + 1}\t{text}\t{title}\n")
+        for q in by_row.get(i, ()):
+          span = text_words[starts[q]:starts[q] + QUESTION_WORDS]
+          questions[q] = (" ".join(span) + "?", span[QUESTION_WORDS // 2], i, text, title)
+      out.write("".join(lines))
+      print(f"\rgenerating {n:,} passages: {min(n, first + 50_000):,}", end="", flush=True)
+  print(f" ({time.perf_counter() - t0:.0f} s)")
+  labeled = [{"question": text, "answers": [answer],
+              "positive_ctxs": [{"title": title, "text": passage, "passage_id": str(row + 1)}],
+              "negative_ctxs": [], "hard_negative_ctxs": []}
+             for (text, answer, row, passage, title), kind in zip(questions, kinds)
+             if kind == "labeled"]
+  files["train"].write_text(json.dumps(labeled))
+  files["unlabeled"].write_text("".join(
+      f"u{q}\t{questions[q][0]}\n" for q, kind in enumerate(kinds) if kind == "unlabeled"))
+  files["eval"].write_text("".join(
+      f"{questions[q][0]}\t['{questions[q][1]}']\n" for q, kind in enumerate(kinds)
+      if kind == "eval"))
+  done.write_text(json.dumps(manifest))
+  return {k: str(v) for k, v in files.items()}
+
+
+def overrides(files: dict[str, str], root: pathlib.Path) -> list[str]:
+  """configs/tiny.py on the generated DPR-layout data, at RocketQA's NQ depths."""
+  return [
+      "--config=configs/tiny.py", "--config.data.name=dpr", "--config.data.use_titles=True",
+      *(f"--config.data.{k}={v}" for k, v in files.items()),
+      f"--config.compilation_cache={root / 'xla'}",
+      "--config.train.steps=4", "--config.train.global_batch=64", "--config.ce.steps=4",
+      "--config.ce.global_batch=32", "--config.ce.negatives=1", "--config.ce.sample_from_top=100",
+      "--config.mine.top_k=100", "--config.mine.index=scann", "--config.denoise.top_k=100",
+      "--config.augment.top_k=50", "--config.augment.max_questions=0",
+      "--config.eval.max_questions=0", "--config.eval.shard_size=50000",
+      "--config.eval.batch_size=256", "--config.eval.index=exact",
+      # The tiny M_C's scores mean nothing: thresholds that keep every candidate as a hard
+      # negative and pseudo-label every unlabeled question, the most the later stages can hold.
+      "--config.denoise.negative_threshold=0.999", "--config.augment.positive_threshold=0.001",
+      "--config.augment.negative_threshold=0.999"]
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+def run(layout: str, args: list[str], workdir: pathlib.Path) -> float:
+  """The pipeline in `layout`'s processes x devices; its wall seconds."""
+  processes, devices = LAYOUTS[layout]
+  workdir.mkdir(parents=True, exist_ok=True)
+  env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
+         "JAX_PLATFORMS": "cpu"}
+  port = _free_port()
+  start = time.perf_counter()
+  procs = []
+  for i in range(processes):
+    if processes > 1:
+      env = {**env, "ROCKETQA_COORDINATOR": f"127.0.0.1:{port}",
+             "ROCKETQA_NUM_PROCESSES": str(processes), "ROCKETQA_PROCESS_ID": str(i)}
+    log = open(workdir.parent / f"{workdir.name}.process{i}.log", "a")
+    procs.append(subprocess.Popen([sys.executable, "-m", "rocketqa_jax.main", *args,
+                                   f"--workdir={workdir}"], cwd=REPO, env=env, stdout=log,
+                                  stderr=subprocess.STDOUT))
+  codes = [p.wait() for p in procs]
+  if any(codes):
+    sys.exit(f"{layout} run in {workdir} failed ({codes}): see {workdir.parent}/*.log")
+  return time.perf_counter() - start
+
+
+def stage_rows(workdir: pathlib.Path, **labels) -> list[dict]:
+  """A row per stage and process from timings.jsonl."""
+  rows = []
+  for line in (workdir / "timings.jsonl").read_text().splitlines():
+    record = json.loads(line)
+    for p, usage in enumerate(record["processes"]):
+      rows.append({**labels, "stage": record["stage"], "process": p, **usage})
+  return rows
+
+
+def fit(xs, ys) -> tuple[float, float]:
+  """(intercept, slope) of the least-squares line through (x, y)."""
+  slope, intercept = np.polyfit(np.asarray(xs, float), np.asarray(ys, float), 1)
+  return float(intercept), float(slope)
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--sizes", default="250000,500000,1000000,2000000")
+  parser.add_argument("--reference-sizes", default="250000,2000000",
+                      help="Sizes also run in 1 process x 8 devices.")
+  parser.add_argument("--pair-depths", default="12,25,50",
+                      help="denoise.top_k values rerun on the smallest size (with 100: the "
+                           "main run's), for memory against pairs scored.")
+  parser.add_argument("--root", default="/tmp/rocketqa-scale")
+  parser.add_argument("--quick", action="store_true", help="20,000 passages, one layout each.")
+  parser.add_argument("--out", default=None)
+  args = parser.parse_args()
+  if args.quick:
+    args.sizes, args.reference_sizes, args.pair_depths = "20000", "20000", "25"
+  root = pathlib.Path(args.root)
+  sizes = [int(s) for s in args.sizes.split(",")]
+  reference = {int(s) for s in args.reference_sizes.split(",") if s}
+  rows, runs = [], []
+  for n in sizes:
+    files = generate(root / "data" / str(n), n)
+    for layout in ("2x4", "1x8") if n in reference else ("2x4",):
+      workdir = root / "work" / f"{n}-{layout}"
+      if not (workdir / "eval" / "metrics.json").exists():
+        seconds = run(layout, overrides(files, root), workdir)
+        runs.append({"passages": n, "layout": layout, "wall_seconds": round(seconds, 1)})
+      rows += stage_rows(workdir, passages=n, layout=layout)
+  # Pair scoring against the number of pairs: denoise again at other depths on the smallest
+  # corpus, on that run's M_D^(0) candidates and M_C.
+  pair_rows = []
+  n = min(sizes)
+  base = root / "work" / f"{n}-2x4"
+  for depth in [int(d) for d in args.pair_depths.split(",") if d]:
+    workdir = root / "work" / f"{n}-2x4-denoise{depth}"
+    if not (workdir / "denoise" / "stage.json").exists():
+      shutil.rmtree(workdir, ignore_errors=True)
+      for stage in ("train_de0", "mine0", "train_ce"):
+        shutil.copytree(base / stage, workdir / stage)
+      run("2x4", [*overrides(generate(root / "data" / str(n), n), root),
+                  f"--config.denoise.top_k={depth}", "--config.stages=denoise"], workdir)
+    pair_rows += stage_rows(workdir, passages=n, layout="2x4", depth=depth)
+  pair_rows += [dict(r, depth=100) for r in rows
+                if r["passages"] == n and r["layout"] == "2x4" and r["stage"] == "denoise"]
+
+  columns = ["passages", "layout", "stage", "process", "seconds", "peak_rss_gib",
+             "passages_tokenized", "passages_encoded", "shards_loaded", "passages_indexed",
+             "index_build_seconds", "queries_searched", "pairs_scored", "files_written",
+             "bytes_written"]
+  common.print_table(rows, columns)
+  fits = {}
+  for layout in ("2x4", "1x8"):
+    processes = LAYOUTS[layout][0]
+    for stage in dict.fromkeys(r["stage"] for r in rows):
+      points = [(r["passages"] / processes, r["peak_rss_gib"] * 2**30) for r in rows
+                if r["layout"] == layout and r["stage"] == stage]
+      if len({x for x, _ in points}) >= 2:
+        intercept, slope = fit(*zip(*points))
+        fits[f"{layout} {stage}"] = {"gib_at_zero": round(intercept / 2**30, 3),
+                                     "bytes_per_passage_held": round(slope, 1)}
+  print("\npeak RSS per process = a + b x (passages / processes):")
+  for name, f in fits.items():
+    print(f"  {name:24s} a = {f['gib_at_zero']:.2f} GiB, b = {f['bytes_per_passage_held']:.0f} B")
+  print()
+  common.print_table(pair_rows, ["depth", "process", "seconds", "peak_rss_gib", "pairs_scored",
+                                 "pairs_tokenized"])
+  pairs = [(r["pairs_scored"], r["peak_rss_gib"] * 2**30) for r in pair_rows]
+  pair_fit = None
+  if len({x for x, _ in pairs}) >= 2:
+    intercept, slope = fit(*zip(*pairs))
+    pair_fit = {"gib_at_zero": round(intercept / 2**30, 3), "bytes_per_pair": round(slope, 1)}
+    print(f"denoise peak RSS per process = {pair_fit['gib_at_zero']:.2f} GiB + "
+          f"{pair_fit['bytes_per_pair']:.0f} B x pairs it scored")
+  common.write_json("scale", {"machine": common.machine(), "runs": runs, "stages": rows,
+                              "fits": fits, "pairs": pair_rows, "pair_fit": pair_fit},
+                    args.out)
+
+
+if __name__ == "__main__":
+  main()
