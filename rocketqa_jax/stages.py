@@ -9,12 +9,12 @@ is `pipeline.py`'s.
 
 from __future__ import annotations
 
+import array
 import dataclasses
 import functools
-import itertools
 import json
 import logging
-from typing import Callable
+from typing import Callable, Iterator
 
 import jax
 import numpy as np
@@ -87,8 +87,9 @@ def denoised_examples(config, workdir: Workdir, data: RetrievalData) -> list[Tra
   denoise.enabled=False, every non-positive candidate: the paper's undenoised ablation)."""
   key = "negatives" if config.denoise.enabled else "undenoised"
   path, index = workdir.hard_negatives, data.corpus.index
-  negatives = {r["id"]: index.rows_of(r[key], f"{path}: question {r['id']}")
-               for r in _read_jsonl(path)}
+  # As int32 arrays: NQ's 5.9M mined negatives are 24 MB, where Python ints took 200 MB.
+  negatives = {r["id"]: np.asarray(index.rows_of(r[key], f"{path}: question {r['id']}"),
+                                   np.int32) for r in _read_jsonl(path)}
   return [TrainExample(q.text, _positive_rows(data.corpus, q), negatives.get(q.id, ()))
           for q in data.labeled]
 
@@ -96,17 +97,16 @@ def denoised_examples(config, workdir: Workdir, data: RetrievalData) -> list[Tra
 def pseudo_labeled_examples(workdir: Workdir, data: RetrievalData) -> list[TrainExample]:
   path, index = workdir.pseudo_labels, data.corpus.index
   return [TrainExample(r["text"], index.rows_of([r["positive"]], f"{path}: question {r['id']}"),
-                       index.rows_of(r["negatives"], f"{path}: question {r['id']}"))
+                       np.asarray(index.rows_of(r["negatives"], f"{path}: question {r['id']}"),
+                                  np.int32))
           for r in _read_jsonl(path)]
 
 
-def _read_jsonl(path) -> list[dict]:
+def _read_jsonl(path) -> Iterator[dict]:
+  """One record at a time (a stage's file may hold 50M passage ids)."""
   with path.open("r", encoding="utf-8") as f:
-    return [json.loads(line) for line in f]
-
-
-def _write_jsonl(path, records) -> None:
-  artifacts.write_text(path, "".join(json.dumps(r) + "\n" for r in records))
+    for line in f:
+      yield json.loads(line)
 
 
 def _train_dual_encoder(config, workdir: Workdir, stage: str, examples: list[TrainExample],
@@ -198,20 +198,21 @@ def train_ce(config, workdir: Workdir) -> None:
 
 
 def _score(config, workdir: Workdir, stage: str, questions: list[Question],
-           per_question: list[list[int]]) -> list[np.ndarray]:
-  """M_C's probability of each (questions[i], corpus row) in per_question[i], per question;
-  scored in chunks over every process (pair_scoring.py) into `stage`'s scores folder."""
+           pair_questions: np.ndarray, pair_rows: np.ndarray) -> np.ndarray:
+  """M_C's probability of each (questions[pair_questions[i]], corpus row pair_rows[i]), pairs in
+  question order; scored in chunks over every process (pair_scoring.py) into `stage`'s scores
+  folder. The pairs are two int arrays, never Python lists: 50M of them are 800 MB."""
   scorer = models.load_scorer(config, workdir.cross_encoder)
-  sizes = [len(rows) for rows in per_question]
-  pair_questions = np.repeat(np.arange(len(questions)), sizes)
-  pair_rows = np.fromiter(itertools.chain.from_iterable(per_question), np.int64,
-                          count=sum(sizes))
-  scores = pair_scoring.score_pairs(scorer, [q.text for q in questions], pair_questions,
-                                    pair_rows, load_data(config.data).corpus,
-                                    directory=workdir.pair_scores(stage),
-                                    chunk_pairs=config.ce.score_chunk,
-                                    use_titles=config.data.use_titles)
-  return np.split(scores, np.cumsum(sizes)[:-1]) if sizes else []
+  return pair_scoring.score_pairs(scorer, [q.text for q in questions], pair_questions,
+                                  pair_rows, load_data(config.data).corpus,
+                                  directory=workdir.pair_scores(stage),
+                                  chunk_pairs=config.ce.score_chunk,
+                                  use_titles=config.data.use_titles)
+
+
+def _per_question(pair_questions: np.ndarray, values: np.ndarray, questions: int):
+  """values (in question order) cut into one slice per question."""
+  return np.split(values, np.searchsorted(pair_questions, np.arange(1, questions)))
 
 
 def denoise(config, workdir: Workdir) -> None:
@@ -221,85 +222,100 @@ def denoise(config, workdir: Workdir) -> None:
   Writes `hard_negatives.jsonl` ({"id", "negatives", "dropped", "undenoised"}: passage ids; the
   last is every non-positive candidate, for the paper's "hard negatives without denoising"
   ablation) and `stats.json`, with how often a dropped or kept candidate contains an answer
-  string.
+  string. Every process scores its share of the pairs; process 0 then applies the rule.
   """
   d = config.denoise
   data = load_data(config.data)
   corpus, candidates = data.corpus, _read_candidates(workdir, "mine0", data.labeled)
-  top = [candidates.top(i, d.top_k).tolist() for i in range(len(data.labeled))]
   positives = [_positive_rows(corpus, q) for q in data.labeled]
   # Labeled positives are never negatives: only the other candidates are scored.
-  judged = [denoising.to_score(t, p) for t, p in zip(top, positives)]
-  scores = _score(config, workdir, "denoise", data.labeled, judged)
+  pair_questions, pair_rows = array.array("i"), array.array("i")
+  for i, q_positives in enumerate(positives):
+    judged = denoising.to_score(candidates.top(i, d.top_k).tolist(), q_positives)
+    pair_questions.extend([i] * len(judged))
+    pair_rows.extend(judged)
+  pair_questions, pair_rows = np.asarray(pair_questions), np.asarray(pair_rows)
+  scores = _score(config, workdir, "denoise", data.labeled, pair_questions, pair_rows)
+  if jax.process_index() != 0:
+    return
   counts = dict.fromkeys(("candidates", "labeled_positives", "negatives", "dropped",
                           "dropped_with_answer", "negatives_with_answer"), 0)
-  records = []
-  for i, q in enumerate(data.labeled):
-    result = denoising.denoise(top[i], dict(zip(judged[i], scores[i].tolist())), positives[i],
+  lines = []
+  for i, (q, rows, q_scores) in enumerate(zip(
+      data.labeled, _per_question(pair_questions, pair_rows, len(positives)),
+      _per_question(pair_questions, scores, len(positives)))):
+    result = denoising.denoise(candidates.top(i, d.top_k).tolist(),
+                               dict(zip(rows.tolist(), q_scores.tolist())), positives[i],
                                d.negative_threshold)
     for name, value in result.stats.items():
       counts[name] += value
     for kind in ("negatives", "dropped"):
       counts[f"{kind}_with_answer"] += sum(metrics.has_answer(q.answers, corpus.texts[row])
                                            for row in getattr(result, kind))
-    records.append({"id": q.id, **{kind: corpus.ids[list(getattr(result, kind))]
-                                   for kind in ("negatives", "dropped", "undenoised")}})
-  stats = dict(counts, scored=sum(map(len, judged)), top_k=d.top_k,
+    lines.append(json.dumps({"id": q.id, **{kind: corpus.ids[list(getattr(result, kind))]
+                                            for kind in ("negatives", "dropped", "undenoised")}}))
+  stats = dict(counts, scored=len(pair_rows), top_k=d.top_k,
                negative_threshold=d.negative_threshold,
                dropped_answer_rate=counts["dropped_with_answer"] / max(counts["dropped"], 1),
                negative_answer_rate=counts["negatives_with_answer"] / max(counts["negatives"], 1))
-  if jax.process_index() == 0:
-    artifacts.write_json(workdir.stats("denoise"), stats)
-    _write_jsonl(workdir.hard_negatives, records)
+  artifacts.write_json(workdir.stats("denoise"), stats)
+  artifacts.write_text(workdir.hard_negatives, "".join(line + "\n" for line in lines))
   log.info("denoise: %s", stats)
 
 
 def augment(config, workdir: Workdir) -> None:
   """Pseudo-labels for unlabeled questions: M_D^(1) retrieves the top `augment.top_k`, M_C
   scores them, `augmentation.pseudo_label` keeps the confident ones. The questions' true labels
-  are never used, except in stats.json to measure how often a pseudo-positive is right."""
+  are never used, except in stats.json to measure how often a pseudo-positive is right. Every
+  process mines and scores its share; process 0 then applies the rule."""
   a = config.augment
   data = load_data(config.data)
   corpus = data.corpus
   hidden = data.unlabeled[:a.max_questions] if a.max_questions else data.unlabeled
   questions = [Question(q.id, q.text) for q in hidden]  # Labels withheld.
   candidates = _mine(config, workdir, "augment", "train_de1", questions, a.top_k)
-  top = [candidates.top(i).tolist() for i in range(len(questions))]
-  scores = _score(config, workdir, "augment", questions, top)
-  records = []
+  found = candidates.rows >= 0
+  pair_questions, pair_rows = np.nonzero(found)[0], candidates.rows[found]
+  scores = _score(config, workdir, "augment", questions, pair_questions, pair_rows)
+  if jax.process_index() != 0:
+    return
+  lines = []
   # Where the unlabeled questions still carry labels (SQuAD-mini's withheld ones), measure the
   # pseudo-labels against them: right positives, and negatives that are the true passage or
   # hold an answer string (false negatives the threshold let through).
   truth = dict.fromkeys(("positive_is_true", "positive_with_answer", "negatives_true",
                          "negatives_with_answer"), 0)
-  for i, hidden_q in enumerate(hidden):
-    label = augmentation.pseudo_label(list(zip(top[i], scores[i].tolist())),
+  negatives = 0
+  for hidden_q, rows, q_scores in zip(hidden, _per_question(pair_questions, pair_rows,
+                                                             len(hidden)),
+                                      _per_question(pair_questions, scores, len(hidden))):
+    label = augmentation.pseudo_label(list(zip(rows.tolist(), q_scores.tolist())),
                                       a.positive_threshold, a.negative_threshold)
     if label is None:
       continue
-    records.append({"id": hidden_q.id, "text": hidden_q.text,
-                    "positive": corpus.ids[label.positive], "score": label.score,
-                    "negatives": corpus.ids[list(label.negatives)]})
+    lines.append(json.dumps({"id": hidden_q.id, "text": hidden_q.text,
+                             "positive": corpus.ids[label.positive], "score": label.score,
+                             "negatives": corpus.ids[list(label.negatives)]}))
+    negatives += len(label.negatives)
     true_rows = _positive_rows(corpus, hidden_q)
     answer = lambda row: metrics.has_answer(hidden_q.answers, corpus.texts[row])
     truth["positive_is_true"] += label.positive in true_rows
     truth["positive_with_answer"] += answer(label.positive)
     truth["negatives_true"] += sum(row in true_rows for row in label.negatives)
     truth["negatives_with_answer"] += sum(map(answer, label.negatives))
-  negatives = sum(len(r["negatives"]) for r in records)
-  stats = {"questions": len(questions), "pairs_scored": sum(map(len, top)),
-           "pseudo_labeled": len(records), "negatives": negatives,
+  labeled = len(lines)
+  stats = {"questions": len(questions), "pairs_scored": len(pair_rows),
+           "pseudo_labeled": labeled, "negatives": negatives,
            "top_k": a.top_k, "positive_threshold": a.positive_threshold,
            "negative_threshold": a.negative_threshold}
   if all(q.positive_ids for q in hidden):
-    stats.update(pseudo_positive_precision=truth["positive_is_true"] / max(len(records), 1),
+    stats.update(pseudo_positive_precision=truth["positive_is_true"] / max(labeled, 1),
                  negatives_true_rate=truth["negatives_true"] / max(negatives, 1))
   if all(q.answers for q in hidden):
-    stats.update(pseudo_positive_answer_rate=truth["positive_with_answer"] / max(len(records), 1),
+    stats.update(pseudo_positive_answer_rate=truth["positive_with_answer"] / max(labeled, 1),
                  negatives_answer_rate=truth["negatives_with_answer"] / max(negatives, 1))
-  if jax.process_index() == 0:
-    artifacts.write_json(workdir.stats("augment"), stats)
-    _write_jsonl(workdir.pseudo_labels, records)
+  artifacts.write_json(workdir.stats("augment"), stats)
+  artifacts.write_text(workdir.pseudo_labels, "".join(line + "\n" for line in lines))
   log.info("augment: %s", stats)
 
 

@@ -49,12 +49,13 @@ class _StepSampler:
                        seed=self.seed)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class TrainExample:
-  """A question with corpus rows of its labeled positives and (optionally) hard negatives."""
+  """A question with corpus rows of its labeled positives and (optionally) hard negatives (a
+  tuple, or an int32 array where there are millions of them)."""
   query: str
   positives: tuple[int, ...]
-  hard_negatives: tuple[int, ...] = ()
+  hard_negatives: Sequence[int] = ()
 
 
 class BatchSampler(_StepSampler):
