@@ -112,12 +112,13 @@ class BatchSampler(_StepSampler):
             "passage_ids": np.asarray(p_rows, np.int32)}
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class PairExample:
-  """A question with corpus rows of its positives and of candidate negatives (e.g. from mining)."""
+  """A question with corpus rows of its positives and of candidate negatives (e.g. from mining:
+  an int32 array)."""
   query: str
   positives: tuple[int, ...]
-  negatives: tuple[int, ...]
+  negatives: Sequence[int]
 
 
 class PairSampler(_StepSampler):
@@ -128,7 +129,7 @@ class PairSampler(_StepSampler):
   def __init__(self, examples: Sequence[PairExample], tokenizer, texts: Sequence[str],
                titles: Sequence[str] | None, *, global_batch: int, negatives: int,
                num_devices: int, seed: int, max_length: int):
-    usable = [ex for ex in examples if ex.positives and ex.negatives]
+    usable = [ex for ex in examples if len(ex.positives) and len(ex.negatives)]
     if not usable:
       raise ValueError("no example has both a positive and a negative")
     super().__init__(usable, global_batch, num_devices, seed)
