@@ -35,6 +35,21 @@ def minilm():
   return rocketqa_jax.load_encoder("all-MiniLM-L6-v2", query_max_length=64)
 
 
+@pytest.fixture(scope="session")
+def tiny_cross_encoder():
+  """(model, params, tokenizer, its BERT's params): a 1-layer, hidden-32 cross-encoder with
+  random weights and the packaged tokenizer (passages of 64 tokens)."""
+  from rocketqa_jax import cross_encoder
+  from rocketqa_jax.encoder import load_tower
+  from rocketqa_jax.tokenization import Tokenizer
+  model_dir, bert, params = load_tower("all-MiniLM-L6-v2", random_init=True,
+                                       num_hidden_layers=1, hidden_size=32,
+                                       num_attention_heads=2, intermediate_size=64)
+  model = cross_encoder.CrossEncoder(bert.config)
+  tokenizer = Tokenizer.from_pretrained(model_dir, passage_max_length=64)
+  return model, cross_encoder.init_params(model, params, seed=1), tokenizer, params
+
+
 def run_python(args, *, devices: int = 1, env=None, timeout=600, log=None):
   """Runs `python args...` in the repo root with `devices` virtual CPU devices; with `log`,
   starts it in the background instead (for processes that must run at the same time)."""

@@ -5,18 +5,11 @@ import optax
 import pytest
 
 from rocketqa_jax import cross_encoder as ce
-from rocketqa_jax.encoder import load_tower
-from rocketqa_jax.tokenization import Tokenizer
 
 
 @pytest.fixture(scope="module")
-def tiny():
-  model_dir, bert, params = load_tower("all-MiniLM-L6-v2", random_init=True,
-                                       num_hidden_layers=1, hidden_size=32,
-                                       num_attention_heads=2, intermediate_size=64)
-  model = ce.CrossEncoder(bert.config)
-  tokenizer = Tokenizer.from_pretrained(model_dir, passage_max_length=64)
-  return model, ce.init_params(model, params, seed=1), tokenizer, params
+def tiny(tiny_cross_encoder):
+  return tiny_cross_encoder
 
 
 def test_init_keeps_the_encoder_weights(tiny):

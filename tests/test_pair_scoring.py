@@ -6,19 +6,12 @@ import pytest
 from rocketqa_jax import cross_encoder as ce
 from rocketqa_jax import distributed, pair_scoring, usage
 from rocketqa_jax.data.corpus import Corpus
-from rocketqa_jax.encoder import load_tower
-from rocketqa_jax.tokenization import Tokenizer
 
 
 @pytest.fixture(scope="module")
-def scorer():
-  model_dir, bert, params = load_tower("all-MiniLM-L6-v2", random_init=True,
-                                       num_hidden_layers=1, hidden_size=32,
-                                       num_attention_heads=2, intermediate_size=64)
-  model = ce.CrossEncoder(bert.config)
-  tokenizer = Tokenizer.from_pretrained(model_dir, passage_max_length=48)
-  return ce.CrossEncoderScorer(model, ce.init_params(model, params, seed=1), tokenizer,
-                               max_length=48, batch_size=8)
+def scorer(tiny_cross_encoder):
+  model, params, tokenizer, _ = tiny_cross_encoder
+  return ce.CrossEncoderScorer(model, params, tokenizer, max_length=48, batch_size=8)
 
 
 @pytest.fixture(scope="module")
