@@ -14,7 +14,10 @@ WordPiece tokenizer; mine0 mines the top 100 (ScaNN, `mine.index=scann`: one par
 process), denoise scores the top 100 of each training question (1M pairs), augment the top
 50 of each unlabeled one (250k pairs); eval searches exactly.
 
-Per process and per stage it reports, from `<workdir>/timings.jsonl` (rocketqa_jax/usage.py):
+The processes run with glibc's malloc defaults, as on an accelerator host
+(`ROCKETQA_RETURN_FREED_MEMORY=1`: on CPU backends the pipeline otherwise keeps freed memory for
+reuse, and peak RSS then also counts the heap's fragmentation). Per process and per stage it
+reports, from `<workdir>/timings.jsonl` (rocketqa_jax/usage.py):
 peak RSS (VmHWM, reset at each stage), wall seconds, passages tokenized and encoded, shards
 loaded, passages indexed, queries searched, pairs tokenized and scored, files and bytes written.
 Then per stage a least-squares fit of peak RSS against the passages a process holds a share
@@ -39,6 +42,7 @@ import time
 import numpy as np
 
 import common
+from rocketqa_jax import host_memory
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 LABELED, UNLABELED, EVAL = 10_000, 5_000, 2_000
@@ -140,8 +144,10 @@ def run(layout: str, args: list[str], workdir: pathlib.Path) -> float:
   """The pipeline in `layout`'s processes x devices; its wall seconds."""
   processes, devices = LAYOUTS[layout]
   workdir.mkdir(parents=True, exist_ok=True)
+  # glibc's own malloc settings, as on a TPU or GPU host (host_memory.py keeps freed memory on
+  # CPU backends only, where the heap then never shrinks and RSS counts its fragmentation).
   env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
-         "JAX_PLATFORMS": "cpu"}
+         "JAX_PLATFORMS": "cpu", host_memory.DISABLE_ENV: "1"}
   port = _free_port()
   start = time.perf_counter()
   procs = []
