@@ -175,6 +175,38 @@ def stage_rows(workdir: pathlib.Path, **labels) -> list[dict]:
   return rows
 
 
+_CORPUS_PROBE = """
+import json, os, sys, time
+from rocketqa_jax import usage
+from rocketqa_jax.data import dpr
+def rss(): return usage._status_kib("VmRSS") * 1024
+path, as_lists = sys.argv[1], sys.argv[2] == "1"
+before, start = rss(), time.perf_counter()
+if as_lists:  # The plain form: three lists of str and an id -> row dict.
+  rows = list(dpr.iter_passages_tsv(path))
+  ids, texts, titles = (list(c) for c in zip(*rows))
+  del rows
+  index = {pid: i for i, pid in enumerate(ids)}
+  n, nbytes = len(ids), None
+else:
+  corpus = dpr.read_passages_tsv(path)
+  n, nbytes = len(corpus), corpus.nbytes
+print(json.dumps({"passages": n, "rss_bytes": rss() - before, "nbytes": nbytes,
+                  "seconds": round(time.perf_counter() - start, 1)}))
+"""
+
+
+def corpus_memory(path: str, as_lists: bool) -> dict:
+  """Resident bytes a fresh process gains loading the corpus TSV: as `Corpus.from_file` (what
+  the pipeline does), or as lists of str plus an id dict (what it did before)."""
+  out = subprocess.run([sys.executable, "-c", _CORPUS_PROBE, path, str(int(as_lists))], cwd=REPO,
+                       env={**os.environ, "JAX_PLATFORMS": "cpu", host_memory.DISABLE_ENV: "1"},
+                       check=True, capture_output=True, text=True).stdout
+  record = json.loads(out.splitlines()[-1])
+  return {"form": "lists" if as_lists else "file", **record,
+          "rss_bytes_per_passage": round(record["rss_bytes"] / record["passages"], 1)}
+
+
 def fit(xs, ys) -> tuple[float, float]:
   """(intercept, slope) of the least-squares line through (x, y)."""
   slope, intercept = np.polyfit(np.asarray(xs, float), np.asarray(ys, float), 1)
@@ -198,9 +230,12 @@ def main():
   root = pathlib.Path(args.root)
   sizes = [int(s) for s in args.sizes.split(",")]
   reference = {int(s) for s in args.reference_sizes.split(",") if s}
-  rows, runs = [], []
+  rows, runs, corpus_rows = [], [], []
   for n in sizes:
     files = generate(root / "data" / str(n), n)
+    corpus_rows.append({"size": n, **corpus_memory(files["corpus"], as_lists=False)})
+    if n == min(sizes):
+      corpus_rows.append({"size": n, **corpus_memory(files["corpus"], as_lists=True)})
     for layout in ("2x4", "1x8") if n in reference else ("2x4",):
       workdir = root / "work" / f"{n}-{layout}"
       if not (workdir / "eval" / "metrics.json").exists():
@@ -229,6 +264,9 @@ def main():
              "index_build_seconds", "queries_searched", "pairs_scored", "files_written",
              "bytes_written"]
   common.print_table(rows, columns)
+  print("\nthe corpus in a fresh process:")
+  common.print_table(corpus_rows, ["size", "form", "passages", "rss_bytes", "nbytes",
+                                   "rss_bytes_per_passage", "seconds"])
   fits = {}
   for layout in ("2x4", "1x8"):
     processes = LAYOUTS[layout][0]
@@ -253,7 +291,7 @@ def main():
     print(f"denoise peak RSS per process = {pair_fit['gib_at_zero']:.2f} GiB + "
           f"{pair_fit['bytes_per_pair']:.0f} B x pairs it scored")
   common.write_json("scale", {"machine": common.machine(), "runs": runs, "stages": rows,
-                              "fits": fits, "pairs": pair_rows, "pair_fit": pair_fit},
+                              "corpus": corpus_rows, "fits": fits, "pairs": pair_rows, "pair_fit": pair_fit},
                     args.out)
 
 
