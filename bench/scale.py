@@ -48,6 +48,22 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 LABELED, UNLABELED, EVAL = 10_000, 5_000, 2_000
 WORDS_PER_PASSAGE, QUESTION_WORDS, PASSAGES_PER_TITLE = 100, 10, 8
 LAYOUTS = {"2x4": (2, 4), "1x8": (1, 8)}
+SHARD = 50_000  # eval.shard_size of the simulation: 40 shards at 2M passages.
+
+# What the simulation stands for: configs/nq.py and configs/msmarco.py on a v4-32 slice (4 hosts
+# x 4 chips, about 400 GB of RAM a host, 32 GiB of HBM a chip), 768-wide ERNIE 2.0 base towers
+# (110M parameters), shards of 1M passages (their eval.shard_size), the per-host top-k merged in
+# blocks of 65,536 queries (retrieval.search_divided).
+HOSTS, CHIPS, HOST_GB, CHIP_GIB = 4, 4, 400, 32
+DIM, SIM_DIM, POD_SHARD, PARAMS, BLOCK = 768, 64, 1_000_000, 110e6, 65_536
+SETUPS = {
+    "NQ": {"passages": 21_015_324, "labeled": 58_880, "unlabeled": 1_000_000, "eval": 3_610,
+           "mine_k": 100, "denoise_k": 100, "augment_k": 50, "eval_k": 100, "batch": 1024,
+           "ce_batch": 512, "ce_group": 2},
+    "MS MARCO": {"passages": 8_841_823, "labeled": 502_939, "unlabeled": 1_500_000,
+                 "eval": 6_980, "mine_k": 1000, "denoise_k": 50, "augment_k": 50,
+                 "eval_k": 1000, "batch": 4096, "ce_batch": 512, "ce_group": 5},
+}
 
 
 def vocabulary() -> tuple[list[str], np.ndarray]:
@@ -126,7 +142,7 @@ def overrides(files: dict[str, str], root: pathlib.Path) -> list[str]:
       "--config.ce.global_batch=32", "--config.ce.negatives=1", "--config.ce.sample_from_top=100",
       "--config.mine.top_k=100", "--config.mine.index=scann", "--config.denoise.top_k=100",
       "--config.augment.top_k=50", "--config.augment.max_questions=0",
-      "--config.eval.max_questions=0", "--config.eval.shard_size=50000",
+      "--config.eval.max_questions=0", f"--config.eval.shard_size={SHARD}",
       "--config.eval.batch_size=256", "--config.eval.index=exact",
       # The tiny M_C's scores mean nothing: thresholds that keep every candidate as a hard
       # negative and pseudo-label every unlabeled question, the most the later stages can hold.
@@ -207,6 +223,69 @@ def corpus_memory(path: str, as_lists: bool) -> dict:
           "rss_bytes_per_passage": round(record["rss_bytes"] / record["passages"], 1)}
 
 
+def held(n: int, processes: int, process: int, shard: int = SHARD) -> int:
+  """Passages in the shards process `process` owns (s % processes == process)."""
+  return sum(min(n, s + shard) - s for s in range(process * shard, n, processes * shard))
+
+
+def extrapolate(fits: dict, pair_fits: dict, corpus_rows: list[dict]) -> list[dict]:
+  """Per stage, what the host holding the most shards needs for NQ and MS MARCO on a v4-32:
+  the measured fit a + b x passages held, its per-passage part b widened from 64-dimensional to
+  768-dimensional embeddings (the corpus's 24-odd bytes a passage taken out of b first and added
+  back for all N passages: every process keeps the whole corpus's positions), plus what the
+  simulation holds too little of to measure, from the arrays' shapes: the queries' embeddings,
+  candidates (8 B each), the merged top-k of a block of queries (rows, scores and the merge's
+  sort: 3 x 8 B per entry per host), pair scores (the measured bytes a pair of process 0, which
+  reads them all), examples' negatives (4 B each), and BERT-base weights on the host (4 B a
+  parameter, two towers). Per chip: the arrays a chip holds in the stage, from their shapes."""
+  corpus = max(r["rss_bytes_per_passage"] for r in corpus_rows if r["form"] == "file")
+  widen = (4 * DIM + 8) / (4 * SIM_DIM + 8)  # float32 embedding and int64 row, a passage
+  per_pair = max(pair_fits[0]["bytes_per_pair"], 0.0)
+  vector, model = 4 * DIM, 2 * 4 * PARAMS
+  out = []
+  for name, t in SETUPS.items():
+    most = held(t["passages"], HOSTS, 0, POD_SHARD)
+    def search(queries, k):
+      return queries * (vector + 8 * k) + min(queries, BLOCK) * k * HOSTS * 3 * 8
+    extra = {
+        "train_de0": 0,
+        "mine0": search(t["labeled"], t["mine_k"]),
+        "train_ce": t["labeled"] * t["mine_k"] * 8,
+        "denoise": per_pair * t["labeled"] * t["denoise_k"],
+        "train_de1": t["labeled"] * t["denoise_k"] * 4,
+        "augment": search(t["unlabeled"], t["augment_k"])
+                   + per_pair * t["unlabeled"] * t["augment_k"],
+        "train_de2": (t["labeled"] * t["denoise_k"] + t["unlabeled"] * t["augment_k"]) * 4,
+        "eval": search(t["eval"], t["eval_k"]),
+    }
+    # Per chip. Training: fp32 params, gradients and two Adam moments (16 B a parameter; two
+    # towers), and activations under remat: each layer's bfloat16 input for the chip's tokens
+    # plus one layer's attention probabilities and feed-forward activations in float32.
+    def activations(sequences, length):
+      tokens = sequences * length
+      return tokens * DIM * 2 * 12 + tokens * (12 * length + 4 * DIM) * 4
+    per_chip = t["batch"] // (HOSTS * CHIPS)
+    train_de = 2 * 16 * PARAMS + activations(per_chip, 32) + activations(2 * per_chip, 128)
+    ce_chip = t["ce_batch"] // (HOSTS * CHIPS) * t["ce_group"]
+    rows = -(-most // CHIPS // 16_384) * 16_384  # ExactIndex pads to whole chunks
+    inference = 4 * PARAMS + activations(1024 // CHIPS, 160)  # eval.batch_size 1,024 a host
+    def search_chip(k):  # a chip's rows, one query batch's scores and running top-k
+      return max(rows * vector + 1024 * 16_384 * 4 + 1024 * (16_384 + k) * 8, inference)
+    chip = {"train_de0": train_de, "train_de1": train_de, "train_de2": train_de,
+            "train_ce": 16 * PARAMS + activations(ce_chip, 160),
+            "denoise": inference, "mine0": search_chip(t["mine_k"]),
+            "augment": search_chip(t["augment_k"]), "eval": search_chip(t["eval_k"])}
+    for stage, f in fits.items():
+      a, b = f["gib_at_zero"] * 2**30, f["bytes_per_passage_held"]
+      host = (a + max(b - 2 * corpus, 0) * widen * most + corpus * t["passages"]
+              + extra.get(stage, 0) + model)
+      out.append({"setup": name, "stage": stage, "host_gb": round(host / 1e9, 1),
+                  "of_400_gb": f"{host / 1e9 / HOST_GB:.1%}",
+                  "chip_gib": round(chip[stage] / 2**30, 2),
+                  "of_32_gib": f"{chip[stage] / 2**30 / CHIP_GIB:.1%}"})
+  return out
+
+
 def fit(xs, ys) -> tuple[float, float]:
   """(intercept, slope) of the least-squares line through (x, y)."""
   slope, intercept = np.polyfit(np.asarray(xs, float), np.asarray(ys, float), 1)
@@ -268,30 +347,41 @@ def main():
   common.print_table(corpus_rows, ["size", "form", "passages", "rss_bytes", "nbytes",
                                    "rss_bytes_per_passage", "seconds"])
   fits = {}
-  for layout in ("2x4", "1x8"):
-    processes = LAYOUTS[layout][0]
-    for stage in dict.fromkeys(r["stage"] for r in rows):
-      points = [(r["passages"] / processes, r["peak_rss_gib"] * 2**30) for r in rows
-                if r["layout"] == layout and r["stage"] == stage]
-      if len({x for x, _ in points}) >= 2:
-        intercept, slope = fit(*zip(*points))
-        fits[f"{layout} {stage}"] = {"gib_at_zero": round(intercept / 2**30, 3),
-                                     "bytes_per_passage_held": round(slope, 1)}
-  print("\npeak RSS per process = a + b x (passages / processes):")
+  for stage in dict.fromkeys(r["stage"] for r in rows):
+    points = [(held(r["passages"], 2, r["process"]), r["peak_rss_gib"] * 2**30) for r in rows
+              if r["stage"] == stage and r["layout"] == "2x4"]
+    if len({x for x, _ in points}) >= 2:
+      intercept, slope = fit(*zip(*points))
+      fits[stage] = {"gib_at_zero": round(intercept / 2**30, 3),
+                     "bytes_per_passage_held": round(slope, 1)}
+  print("\npeak RSS of a process = a + b x passages it holds (its shards), 2 x 4:")
   for name, f in fits.items():
-    print(f"  {name:24s} a = {f['gib_at_zero']:.2f} GiB, b = {f['bytes_per_passage_held']:.0f} B")
+    print(f"  {name:10s} a = {f['gib_at_zero']:.2f} GiB, b = {f['bytes_per_passage_held']:.0f} B")
   print()
   common.print_table(pair_rows, ["depth", "process", "seconds", "peak_rss_gib", "pairs_scored",
                                  "pairs_tokenized"])
-  pairs = [(r["pairs_scored"], r["peak_rss_gib"] * 2**30) for r in pair_rows]
-  pair_fit = None
-  if len({x for x, _ in pairs}) >= 2:
-    intercept, slope = fit(*zip(*pairs))
-    pair_fit = {"gib_at_zero": round(intercept / 2**30, 3), "bytes_per_pair": round(slope, 1)}
-    print(f"denoise peak RSS per process = {pair_fit['gib_at_zero']:.2f} GiB + "
-          f"{pair_fit['bytes_per_pair']:.0f} B x pairs it scored")
+  # Process 0 scores its share and then reads every pair's score; the others only their share.
+  total = collections.Counter()
+  for r in pair_rows:
+    total[r["depth"]] += r["pairs_scored"]
+  pair_fits = {}
+  for process in sorted({r["process"] for r in pair_rows}):
+    points = [(total[r["depth"]], r["peak_rss_gib"] * 2**30) for r in pair_rows
+              if r["process"] == process]
+    if len({x for x, _ in points}) >= 2:
+      intercept, slope = fit(*zip(*points))
+      pair_fits[process] = {"gib_at_zero": round(intercept / 2**30, 3),
+                            "bytes_per_pair": round(slope, 1)}
+      print(f"denoise peak RSS of process {process} = {intercept / 2**30:.2f} GiB + "
+            f"{slope:.1f} B x pairs of the stage")
+  estimates = extrapolate(fits, pair_fits, corpus_rows) if fits and pair_fits else []
+  if estimates:
+    print("\nper host of a v4-32 (4 hosts x 4 chips), from the fits (see docs/scale.md):")
+    common.print_table(estimates, ["setup", "stage", "host_gb", "of_400_gb", "chip_gib",
+                                   "of_32_gib"])
   common.write_json("scale", {"machine": common.machine(), "runs": runs, "stages": rows,
-                              "corpus": corpus_rows, "fits": fits, "pairs": pair_rows, "pair_fit": pair_fit},
+                              "corpus": corpus_rows, "fits": fits, "pairs": pair_rows,
+                              "pair_fits": pair_fits, "estimates": estimates},
                     args.out)
 
 
