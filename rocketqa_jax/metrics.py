@@ -59,9 +59,13 @@ def dpr_tokens(text: str) -> list[str]:
   return [m.group().lower() for m in _DPR_TOKEN.finditer(text)]
 
 
-@functools.lru_cache(maxsize=1 << 16)
+@functools.lru_cache(maxsize=4096)
 def _cached_tokens(text: str) -> list[str]:
-  """dpr_tokens of a passage text that many questions retrieve (do not modify the list)."""
+  """dpr_tokens of a passage text that many questions retrieve (do not modify the list).
+
+  A 100-word passage's tokens take about 8 KB as Python strings: 4,096 of them (a SQuAD dev
+  corpus's 2,067 paragraphs all fit) are 35 MB; the 65,536 once kept here held about 0.55 GB
+  for the rest of the process (docs/scale.md)."""
   return dpr_tokens(text)
 
 
