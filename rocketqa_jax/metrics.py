@@ -64,8 +64,8 @@ def _cached_tokens(text: str) -> list[str]:
   """dpr_tokens of a passage text that many questions retrieve (do not modify the list).
 
   A 100-word passage's tokens take about 8 KB as Python strings: 4,096 of them (a SQuAD dev
-  corpus's 2,067 paragraphs all fit) are 35 MB; the 65,536 once kept here held about 0.55 GB
-  for the rest of the process (docs/scale.md)."""
+  corpus's 2,067 paragraphs all fit) are 35 MB; 65,536 would hold 0.55 GB for the rest of the
+  process."""
   return dpr_tokens(text)
 
 
