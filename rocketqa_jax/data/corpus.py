@@ -9,7 +9,8 @@ plus the dict), 25 GB a process. Here, two forms (docs/scale.md has the measurem
   psgs_w100.tsv, MS MARCO's collection.tsv, BEIR's corpus.jsonl): the process keeps where each
   line starts and its length (12 bytes) and the id index; `texts[i]` reads and parses line i
   with os.pread when asked. Reads go through the page cache but are not mapped into the
-  process, so its memory holds only what it is working on: about 24 bytes a passage in all.
+  process, so its memory holds only what it is working on: 23 bytes of arrays a passage (35-39
+  resident, measured by bench/scale.py).
 - in memory (`Corpus.from_rows`: SQuAD's JSON, gzipped files): `TextColumn`, UTF-8 bytes end to
   end with int64 offsets; titles, whose equal values come in runs (an article's passages), once
   per run (`CodedColumn`): about the text's UTF-8 bytes plus 20 bytes a passage.
