@@ -14,7 +14,7 @@ from rocketqa_jax.data import datasets, squad
 from rocketqa_jax.encoder import DTYPES
 from rocketqa_jax.losses import NEGATIVE_MODES
 from rocketqa_jax.pooling import POOLING_MODES
-from rocketqa_jax.retrieval import INDEXES
+from rocketqa_jax.retrieval import INDEXES, SCANN_MISSING, scann_available
 from rocketqa_jax.stages import NAMES as STAGES  # RocketQA's steps, in order (stages.STAGES).
 
 
@@ -53,6 +53,9 @@ def validate(config) -> None:
   check("train.init", config.train.init, ("checkpoint", "previous"))
   check("eval.index", config.eval.index, INDEXES)
   check("mine.index", config.mine.index, INDEXES)
+  for name in ("mine.index", "eval.index"):
+    if config[name.split(".")[0]].index == "scann" and not scann_available():
+      raise ValueError(f"config.{name}: {SCANN_MISSING}")
   positive = {
       "tokenizer": ("query_max_length", "passage_max_length", "bucket_size"),
       "train": ("global_batch", "checkpoint_every", "keep_checkpoints", "log_every"),

@@ -64,6 +64,9 @@ def run(config, workdir: Workdir) -> None:
     artifacts.write_text(workdir.config, config.to_json_best_effort(indent=2))
   log = logging.getLogger("rocketqa_jax")
   device = jax.devices()[0]
+  log.info("%d %s device(s) (%s) in %d process(es); stages: %s", jax.device_count(),
+           device.platform, device.device_kind, jax.process_count(),
+           ", ".join(s.name for s in stages))
   log.info("matrix products in %s (model.matmul_dtype=%s, %s); CPU kernels %s "
            "(model.cpu_kernels=%s)", matmul.resolve_dtype(config.model.matmul_dtype),
            config.model.matmul_dtype, device.device_kind,

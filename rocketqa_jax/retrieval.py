@@ -13,6 +13,7 @@ same top-k as one search over the whole corpus, with no host holding all of it.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 import logging
 import math
@@ -31,6 +32,20 @@ from rocketqa_jax import sharding, usage
 
 log = logging.getLogger(__name__)
 INDEXES = ("exact", "scann")  # config.mine.index, config.eval.index, search --index.
+SCANN_MISSING = ("index=scann needs ScaNN, which is not installed: pip install 'rocketqa_jax[scann]' "
+                 "(ScaNN ships x86-64 Linux wheels only), or use index=exact")
+
+
+def scann_available() -> bool:
+  """Whether ScaNN can be imported (an optional dependency: exact search needs nothing)."""
+  return importlib.util.find_spec("scann") is not None
+
+
+def _import_scann():
+  if not scann_available():
+    raise ImportError(SCANN_MISSING)
+  import scann
+  return scann
 
 
 def _ids(ids: Sequence[str] | np.ndarray | None, n: int | None) -> np.ndarray:
@@ -140,7 +155,7 @@ class ScannIndex:
   @classmethod
   def build(cls, embeddings: np.ndarray, ids: Sequence[str] | None = None, *, k: int = 10,
             params: dict | None = None) -> ScannIndex:
-    import scann
+    scann = _import_scann()
     embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
     params = params or scann_params(len(embeddings), k)
     builder = scann.scann_ops_pybind.builder(embeddings, k, "dot_product")
@@ -175,7 +190,7 @@ class ScannIndex:
 
   @classmethod
   def load(cls, directory: str | os.PathLike) -> ScannIndex:
-    import scann
+    scann = _import_scann()
     meta = json.loads((pathlib.Path(directory) / "rocketqa_index.json").read_text())
     return cls(scann.scann_ops_pybind.load_searcher(str(directory)), _ids(meta["ids"], None),
                meta["params"])

@@ -59,6 +59,9 @@ class Tokenizer:
 
   @classmethod
   def from_pretrained(cls, model_dir: str | os.PathLike, **kwargs) -> Tokenizer:
+    # transformers announces at import that PyTorch is missing (an "advisory" warning); we
+    # never use torch, and the line reads like an error to a newcomer.
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
     import transformers  # Deferred: importing transformers costs seconds.
     hf = transformers.AutoTokenizer.from_pretrained(str(model_dir), use_fast=True)
     if not hf.is_fast:

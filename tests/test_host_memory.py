@@ -1,8 +1,11 @@
 """keep_freed_memory: once the heap has settled, a jitted program touches no new pages."""
 
+import importlib.metadata
 import json
 
 from conftest import run_python
+
+JAX = tuple(int(part) for part in importlib.metadata.version("jax").split(".")[:2])
 
 SCRIPT = """
 import json, resource
@@ -38,5 +41,9 @@ def test_pages_are_reused_unless_disabled():
   # measured on a quiet machine; a busy one may reclaim a few pages).
   default_faults = sum(faults for faults, _ in default["runs"][-3:])
   kept_faults = sum(faults for faults, _ in kept["runs"][-3:])
-  assert default_faults > 15_000 and kept_faults < 0.05 * default_faults, (default, kept)
+  if JAX < (0, 11):
+    assert default_faults > 15_000 and kept_faults < 0.05 * default_faults, (default, kept)
+  else:  # jax 0.12's XLA:CPU reuses its buffers itself (64-2,000 faults a run measured with
+    # glibc's defaults, against ~170k with jax 0.10): neither setting faults in a run's scratch.
+    assert default_faults < 15_000 and kept_faults < 15_000, (default, kept)
   assert kept["runs"][-1][1] < 3 * default["runs"][-1][1], (default, kept)  # Peak RSS bounded.

@@ -1,8 +1,12 @@
 import numpy as np
 import pytest
 
+from rocketqa_jax import retrieval
 from rocketqa_jax.retrieval import (ExactIndex, ScannIndex, exact_search, recall_against_exact,
-                                    scann_params)
+                                    scann_available, scann_params)
+
+# ScaNN is optional (`pip install 'rocketqa_jax[scann]'`): exact search needs nothing else.
+needs_scann = pytest.mark.skipif(not scann_available(), reason="ScaNN is not installed")
 
 
 def _clustered(n, d=32, clusters=50, seed=0):
@@ -31,6 +35,7 @@ def test_scann_params_rule():
   assert scann_params(21_000_000)["training_sample_size"] == 250_000
 
 
+@needs_scann
 @pytest.mark.parametrize("n", [3_000, 30_000])
 def test_scann_recall_and_round_trip(n, tmp_path):
   corpus, queries = _clustered(n), _clustered(200, seed=2)
@@ -54,6 +59,7 @@ def test_exact_search_rows_with_k_past_the_corpus():
   assert (np.diff(scores, axis=1) <= 0).all()
 
 
+@needs_scann
 def test_build_index_is_the_configured_search():
   """mine.index / eval.index / search --index: one call; ScaNN's brute force below 20,000
   passages equals exact search; a tree without re-scoring finds some, far above chance (0.3%):
@@ -71,7 +77,7 @@ def test_build_index_is_the_configured_search():
     build_index("faiss", corpus)
 
 
-@pytest.mark.parametrize("kind", ["exact", "scann"])
+@pytest.mark.parametrize("kind", ["exact", pytest.param("scann", marks=needs_scann)])
 def test_parts_searched_apart_and_merged_equal_one_global_search(kind):
   """What search_divided does across hosts: each part of the corpus (shards s % 3 == p, some
   smaller than k) searched alone, the top-k lists merged, equals searching the whole corpus."""
@@ -111,3 +117,23 @@ def test_merge_top_k_against_a_plain_sort():
     pairs = sorted(zip(scores[:, q].ravel(), rows[:, q].ravel()), key=lambda p: -p[0])[:6]
     assert got_rows[q].tolist() == [r for _, r in pairs]
     np.testing.assert_array_equal(got_scores[q], [s for s, _ in pairs])
+
+
+def test_without_scann_exact_search_works_and_scann_says_how_to_install(monkeypatch):
+  """ScaNN's wheels are x86-64 only: without it, index=scann fails at config validation (before
+  any training) and at build time with the install line; exact search is unaffected."""
+  import runpy
+
+  from conftest import REPO
+  from rocketqa_jax import config_lib
+  monkeypatch.setattr(retrieval, "scann_available", lambda: False)
+  monkeypatch.setattr(config_lib, "scann_available", lambda: False)
+  with pytest.raises(ImportError, match=r"pip install 'rocketqa_jax\[scann\]'"):
+    retrieval.build_index("scann", _clustered(10))
+  assert retrieval.build_index("exact", _clustered(10)).search_rows(_clustered(2), 3)[0].shape == (
+      2, 3)
+  config = runpy.run_path(str(REPO / "configs/tiny.py"))["get_config"]()
+  config_lib.validate(config)  # exact everywhere: fine
+  config.mine.index = "scann"
+  with pytest.raises(ValueError, match=r"config.mine.index: index=scann needs ScaNN"):
+    config_lib.validate(config)
