@@ -96,5 +96,10 @@ def run(config, workdir: Workdir) -> None:
            ", ".join(f"{k} {v:.0f}" for k, v in seconds.items()), sum(seconds.values()))
 
 
-if __name__ == "__main__":
+def cli():
+  """`rocketqa-train`, the console script: the same as `python -m rocketqa_jax.main`."""
   app.run(main, flags_parser=config_lib.parse_flags)
+
+
+if __name__ == "__main__":
+  cli()

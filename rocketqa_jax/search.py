@@ -95,5 +95,10 @@ def main(argv):
           textwrap.shorten(text, 300), "       "))
 
 
-if __name__ == "__main__":
+def cli():
+  """`rocketqa-search`, the console script: the same as `python -m rocketqa_jax.search`."""
   app.run(main)
+
+
+if __name__ == "__main__":
+  cli()

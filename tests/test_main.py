@@ -49,3 +49,21 @@ def test_wrong_type_and_bad_value_are_rejected(tmp_path):
   result = run_python(["-m", "rocketqa_jax.main", "--config=configs/tiny.py:nonsense=1",
                        f"--workdir={tmp_path}"])
   assert result.returncode != 0 and "config argument 'nonsense' unknown" in result.stderr
+
+
+def test_console_scripts_are_main_and_search(tmp_path):
+  """`rocketqa-train` / `rocketqa-search` (pyproject's [project.scripts]) run the same code as
+  `python -m rocketqa_jax.main` / `.search`, with the config flag parser."""
+  import pathlib
+  import subprocess
+  import sys
+  bin_dir = pathlib.Path(sys.executable).parent
+  result = subprocess.run([bin_dir / "rocketqa-train", "--config=configs/tiny.py",
+                           f"--workdir={tmp_path}", "--config.model.pooling=max"],
+                          cwd=pathlib.Path(__file__).parents[1], capture_output=True, text=True,
+                          timeout=300)
+  assert result.returncode != 0
+  assert "config.model.pooling='max': expected one of ['cls', 'mean']" in result.stderr
+  result = subprocess.run([bin_dir / "rocketqa-search", "--help"], capture_output=True,
+                          text=True, timeout=300)
+  assert "USAGE: " in result.stdout and "rocketqa-search [flags]" in result.stdout  # absl's help
