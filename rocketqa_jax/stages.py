@@ -109,6 +109,11 @@ def _read_jsonl(path) -> Iterator[dict]:
       yield json.loads(line)
 
 
+def _write_lines(path, lines: list[str]) -> None:
+  """JSON lines already serialised (a string each is smaller than its record's dict)."""
+  artifacts.write_text(path, "".join(line + "\n" for line in lines))
+
+
 def _train_dual_encoder(config, workdir: Workdir, stage: str, examples: list[TrainExample],
                         hard_negatives: int | None = None, epochs: float = 0.0) -> None:
   """Trains the dual encoder of `stage` and exports its towers."""
@@ -260,7 +265,7 @@ def denoise(config, workdir: Workdir) -> None:
                dropped_answer_rate=counts["dropped_with_answer"] / max(counts["dropped"], 1),
                negative_answer_rate=counts["negatives_with_answer"] / max(counts["negatives"], 1))
   artifacts.write_json(workdir.stats("denoise"), stats)
-  artifacts.write_text(workdir.hard_negatives, "".join(line + "\n" for line in lines))
+  _write_lines(workdir.hard_negatives, lines)
   log.info("denoise: %s", stats)
 
 
@@ -316,7 +321,7 @@ def augment(config, workdir: Workdir) -> None:
     stats.update(pseudo_positive_answer_rate=truth["positive_with_answer"] / max(labeled, 1),
                  negatives_answer_rate=truth["negatives_with_answer"] / max(negatives, 1))
   artifacts.write_json(workdir.stats("augment"), stats)
-  artifacts.write_text(workdir.pseudo_labels, "".join(line + "\n" for line in lines))
+  _write_lines(workdir.pseudo_labels, lines)
   log.info("augment: %s", stats)
 
 
