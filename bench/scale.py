@@ -288,10 +288,13 @@ def extrapolate(fits: dict, pair_fits: dict, corpus_rows: list[dict]) -> list[di
   return out
 
 
-def fit(xs, ys) -> tuple[float, float]:
-  """(intercept, slope) of the least-squares line through (x, y)."""
-  slope, intercept = np.polyfit(np.asarray(xs, float), np.asarray(ys, float), 1)
-  return float(intercept), float(slope)
+def fit(points: list[tuple[float, float]], per: str) -> dict | None:
+  """The least-squares line through (x, bytes) points: {"gib_at_zero": its intercept in GiB,
+  per: its slope in bytes}; None with fewer than two distinct x."""
+  if len({x for x, _ in points}) < 2:
+    return None
+  slope, intercept = np.polyfit(*np.asarray(points, float).T, 1)
+  return {"gib_at_zero": round(float(intercept) / 2**30, 3), per: round(float(slope), 1)}
 
 
 def main():
@@ -350,12 +353,10 @@ def main():
                                    "rss_bytes_per_passage", "seconds"])
   fits = {}
   for stage in dict.fromkeys(r["stage"] for r in rows):
-    points = [(held(r["passages"], 2, r["process"]), r["peak_rss_gib"] * 2**30) for r in rows
-              if r["stage"] == stage and r["layout"] == "2x4"]
-    if len({x for x, _ in points}) >= 2:
-      intercept, slope = fit(*zip(*points))
-      fits[stage] = {"gib_at_zero": round(intercept / 2**30, 3),
-                     "bytes_per_passage_held": round(slope, 1)}
+    line = fit([(held(r["passages"], 2, r["process"]), r["peak_rss_gib"] * 2**30) for r in rows
+                if r["stage"] == stage and r["layout"] == "2x4"], "bytes_per_passage_held")
+    if line:
+      fits[stage] = line
   print("\npeak RSS of a process = a + b x passages it holds (its shards), 2 x 4:")
   for name, f in fits.items():
     print(f"  {name:10s} a = {f['gib_at_zero']:.2f} GiB, b = {f['bytes_per_passage_held']:.0f} B")
@@ -368,14 +369,12 @@ def main():
     total[r["depth"]] += r["pairs_scored"]
   pair_fits = {}
   for process in sorted({r["process"] for r in pair_rows}):
-    points = [(total[r["depth"]], r["peak_rss_gib"] * 2**30) for r in pair_rows
-              if r["process"] == process]
-    if len({x for x, _ in points}) >= 2:
-      intercept, slope = fit(*zip(*points))
-      pair_fits[process] = {"gib_at_zero": round(intercept / 2**30, 3),
-                            "bytes_per_pair": round(slope, 1)}
-      print(f"denoise peak RSS of process {process} = {intercept / 2**30:.2f} GiB + "
-            f"{slope:.1f} B x pairs of the stage")
+    line = fit([(total[r["depth"]], r["peak_rss_gib"] * 2**30) for r in pair_rows
+                if r["process"] == process], "bytes_per_pair")
+    if line:
+      pair_fits[process] = line
+      print(f"denoise peak RSS of process {process} = {line['gib_at_zero']:.2f} GiB + "
+            f"{line['bytes_per_pair']:.1f} B x pairs of the stage")
   estimates = extrapolate(fits, pair_fits, corpus_rows) if fits and pair_fits else []
   if estimates:
     print("\nper host of a v4-32 (4 hosts x 4 chips), from the fits (see docs/scale.md):")
