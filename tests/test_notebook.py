@@ -22,6 +22,7 @@ def test_colab_notebook_runs_on_the_tiny_config(tmp_path):
   outputs = {i: "".join(o.get("text", "") for o in c.get("outputs", []))
              for i, c in enumerate(nb.cells) if c.cell_type == "code"}
   text = "\n".join(outputs.values())
+  assert "cpu device(s)" in text  # The devices cell, asked in a subprocess.
   assert "| train_de0 |" in text  # The eval table printed by the training cell.
   assert "train_de0: Which NFL team" in text and "\n5. " in text  # Five retrieved passages.
   images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
