@@ -130,6 +130,10 @@ class Workdir:
   def config(self) -> epath.Path:
     return self.root / "config.json"
 
+  def log(self, host: str) -> epath.Path:
+    """A host's copy of its job log (launch/tpu_worker.sh writes it), which outlives the host."""
+    return self.root / "logs" / f"{host}.log"
+
   def outputs(self, stage: str) -> list[epath.Path]:
     """Everything a stage wrote (what redoing it removes): its folder, and the corpus
     embeddings of the model it trained; eval's are the eval folder."""
