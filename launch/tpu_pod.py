@@ -3,7 +3,8 @@ Python and the requirements, start the job in the background, watch it (re-launc
 spot preemption: the pipeline resumes from the workdir), delete the slice.
 
   python launch/tpu_pod.py --name=rq --zone=us-east5-b --accelerator=v6e-16 \\
-      --config=configs/nq.py:root=gs://BUCKET/dpr --workdir=gs://BUCKET/nq [--spot] [--dry-run]
+      --data=gs://BUCKET/dpr --config=configs/nq.py:root=../rocketqa-data \\
+      --workdir=gs://BUCKET/nq [--spot] [--dry-run]
   python launch/tpu_pod.py --name=rq --zone=us-east5-b --steps=status   # the stage per worker
   python launch/tpu_pod.py --name=rq --zone=us-east5-b --steps=logs     # each worker's log tail
 
@@ -13,8 +14,10 @@ from the Cloud TPU "software versions" page; --version overrides it). Every work
 launch/tpu_worker.sh: `setup` makes a Python >= 3.11 venv (the images ship 3.10) and installs
 `jax[tpu]` with the requirements; `start` runs `python -m rocketqa_jax.main` detached from the
 ssh session, with ROCKETQA_DISTRIBUTED=1 (jax.distributed finds the coordinator itself), its log
-on the worker and copied to <workdir>/logs/. The data and the workdir should be on gs://: every
-worker reads and writes the same ones, and they outlive the slice. `--dry-run` prints every
+on the worker and copied to <workdir>/logs/. The workdir should be on gs://: every worker writes
+the same one, and it outlives the slice. The data (--data, a gs:// folder) is copied to each
+worker's disk at setup, as ~/rocketqa-data (the job runs in ~/rocketqa_jax, so the config's
+root is ../rocketqa-data): the corpus is read by position at every step. `--dry-run` prints every
 command and runs none; each step can be run alone (--steps=watch re-enters a running job).
 """
 
@@ -86,13 +89,15 @@ def plan(args, steps) -> list[tuple[str, list[str]]]:
   """(step, argv) for the steps that are plain commands (watch is a loop: `watch`)."""
   g = Gcloud(args)
   start = shlex.join(["start", args.config, args.workdir, *args.override])
+  data = [args.data] if args.data else []
   commands = {
       "create": [g.create()],
       # The committed tree (git archive): what is tested is what runs.
       "copy": [["git", "-C", str(REPO), "archive", "--format=tar.gz", f"--output={TARBALL}",
                 "HEAD"], g.scp()],
-      "setup": [g.on_workers("rm -rf rocketqa_jax && mkdir rocketqa_jax && "
-                             f"tar xzf rocketqa_jax.tar.gz -C rocketqa_jax && {WORKER} setup")],
+      "setup": [g.on_workers("rm -rf rocketqa_jax && mkdir rocketqa_jax && tar xzf "
+                             "rocketqa_jax.tar.gz -C rocketqa_jax && "
+                             + shlex.join([*shlex.split(WORKER), "setup", *data]))],
       "start": [g.on_workers(f"{WORKER} {start}")],
       "delete": [g.delete()],
       "status": [g.on_workers(f"{WORKER} status")],
@@ -176,6 +181,8 @@ def main(argv=None) -> int:
   parser.add_argument("--version", default="",
                       help=f"TPU runtime version; default by generation: {RUNTIMES}")
   parser.add_argument("--config", default="configs/nq.py")
+  parser.add_argument("--data", default="",
+                      help="A gs:// folder copied to ~/rocketqa-data on every worker at setup.")
   parser.add_argument("--workdir", default="",
                       help="Shared by all workers, outliving the slice: a gs:// path.")
   parser.add_argument("--override", action="append", default=[],
@@ -203,8 +210,8 @@ def main(argv=None) -> int:
       if watch(args):
         return 1
       continue
-    for _, argv in plan(args, [step]):
-      if run(step, argv, args.dry_run)[0]:
+    for _, command in plan(args, [step]):
+      if run(step, command, args.dry_run)[0]:
         print(f"[{step}] failed; the slice is left as it is (rerun with --steps=... to go on, or "
               f"--steps=delete to tear it down)", file=sys.stderr)
         return 1

@@ -2,7 +2,8 @@
 # What launch/tpu_pod.py runs on each worker of a TPU VM slice (gcloud ... ssh --worker=all); it
 # works on any Linux host, which is how tests/test_launch.py runs it.
 #
-#   bash launch/tpu_worker.sh setup                                # Python >= 3.11 venv + install
+#   bash launch/tpu_worker.sh setup [gs://DATA]                    # Python >= 3.11 venv, install,
+#                                                                  # DATA copied to ~/rocketqa-data
 #   bash launch/tpu_worker.sh start CONFIG WORKDIR [--config.x=y]  # the pipeline, in the background
 #   bash launch/tpu_worker.sh status                               # running / finished, the stage
 #   bash launch/tpu_worker.sh logs [LINES]                         # the end of this worker's log
@@ -20,6 +21,7 @@ PYTHON=${PYTHON:-$VENV/bin/python}
 PYTHON_VERSION=${ROCKETQA_PYTHON_VERSION:-3.12}
 JAX_EXTRA=${ROCKETQA_JAX_EXTRA:-tpu}
 LOG_EVERY=${ROCKETQA_LOG_EVERY:-300}
+DATA_DIR=${ROCKETQA_DATA_DIR:-$HOME/rocketqa-data}
 
 running() { [[ -f "$STATE/pid" ]] && kill -0 "$(cat "$STATE/pid")" 2>/dev/null; }
 
@@ -30,6 +32,10 @@ case "${1:-}" in
       "$HOME/.local/bin/uv" venv --seed --python "$PYTHON_VERSION" "$VENV"
     fi
     "$PYTHON" launch/install.py --jax="$JAX_EXTRA"
+    if [[ -n "${2:-}" ]]; then  # Read by position at every step: a local copy on each worker.
+      mkdir -p "$DATA_DIR"
+      gcloud storage rsync --recursive "$2" "$DATA_DIR"
+    fi
     ;;
   start)
     [[ $# -ge 3 ]] || { echo "usage: $0 start CONFIG WORKDIR [--config.x=y ...]" >&2; exit 2; }
@@ -78,7 +84,7 @@ log.write_bytes(pathlib.Path(sys.argv[1]).read_bytes())" "$state/log" "$workdir"
     tail -n "${2:-40}" "$STATE/log"
     ;;
   *)
-    echo "usage: $0 setup | start CONFIG WORKDIR [--config.x=y ...] | status | logs [LINES]" >&2
+    echo "usage: $0 setup [gs://DATA] | start CONFIG WORKDIR [--config.x=y ...] | status | logs [LINES]" >&2
     exit 2
     ;;
 esac

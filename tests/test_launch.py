@@ -22,8 +22,9 @@ import tpu_pod
     ("v5p-32", "v2-alpha-tpuv5"), ("v6e-16", "v2-alpha-tpuv6e")])
 def test_tpu_pod_dry_run_prints_every_step_in_order(accelerator, runtime):
   args = [sys.executable, "launch/tpu_pod.py", "--name=rq", "--zone=us-east5-b",
-          f"--accelerator={accelerator}", "--config=configs/nq.py:root=gs://b/dpr",
-          "--workdir=gs://b/nq", "--override=--config.train.epochs=1", "--dry-run"]
+          f"--accelerator={accelerator}", "--data=gs://b/dpr",
+          "--config=configs/nq.py:root=../rocketqa-data", "--workdir=gs://b/nq",
+          "--override=--config.train.epochs=1", "--dry-run"]
   out = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=60)
   assert out.returncode == 0, out.stderr
   lines = [line for line in out.stdout.splitlines() if line.startswith("[")]
@@ -40,10 +41,11 @@ def test_tpu_pod_dry_run_prints_every_step_in_order(accelerator, runtime):
   assert archive[:2] == ["git", "-C"] and "archive" in archive and scp[3:5] == ["tpu-vm", "scp"]
   for ssh in (setup, start, status):
     assert ssh[3:5] == ["tpu-vm", "ssh"] and "--worker=all" in ssh  # Every worker of the slice.
-  assert setup[-1].endswith("launch/tpu_worker.sh setup")
+  assert setup[-1].endswith("launch/tpu_worker.sh setup gs://b/dpr")  # Copied to each worker.
   remote = shlex.split(start[-1].removeprefix("--command="))
   assert remote == ["bash", "rocketqa_jax/launch/tpu_worker.sh", "start",
-                    "configs/nq.py:root=gs://b/dpr", "gs://b/nq", "--config.train.epochs=1"]
+                    "configs/nq.py:root=../rocketqa-data", "gs://b/nq",
+                    "--config.train.epochs=1"]
   assert status[-1].endswith("tpu_worker.sh status")
   assert delete[3:5] == ["queued-resources", "delete"] and "--force" in delete
   assert "--steps=logs" in out.stdout and "gs://b/nq/logs/" in out.stdout
@@ -89,7 +91,7 @@ def test_tpu_pod_watch_relaunches_a_preempted_slice_and_ends_when_all_finished()
 def tpu_pod_args(*flags):
   import argparse
   parser = argparse.ArgumentParser()
-  for name in ("name", "zone", "project", "accelerator", "version", "config", "workdir"):
+  for name in ("name", "zone", "project", "accelerator", "version", "config", "workdir", "data"):
     parser.add_argument(f"--{name}", default="")
   parser.add_argument("--override", action="append", default=[])
   for name, default in (("poll", 300), ("max_relaunches", 20), ("lines", 40)):

@@ -220,3 +220,10 @@ def test_tfds_feature_mapping():
   assert tfds_questions.question_from_example("trivia_qa", hidden, 0).answers == ()
   with pytest.raises(ValueError, match="unsupported TFDS data set 'squad'"):
     tfds_questions.question_from_example("squad", nq, 0)
+
+
+def test_a_remote_data_file_is_refused_with_what_to_do():
+  """The corpus is read by position at every step: gs:// must be copied to the host first."""
+  with pytest.raises(ValueError, match=r"gs://b/psgs_w100.tsv: data files are read from a local "
+                                       r"disk; copy them .* --data=gs://"):
+    dpr.read_passages_tsv("gs://b/psgs_w100.tsv")

@@ -110,8 +110,17 @@ def located_records(path: str | os.PathLike, parse: Callable[[str], T], *,
 
 
 def is_gzip(path: str | os.PathLike) -> bool:
-  with open(path, "rb") as f:
+  with open(local(path), "rb") as f:
     return f.read(2) == b"\x1f\x8b"
+
+
+def local(path: str | os.PathLike) -> str | os.PathLike:
+  """`path`, which must be on a local (or mounted) disk: a big corpus is read by position
+  (os.pread) at every training step, which an object store cannot serve."""
+  if "://" in os.fspath(path):
+    raise ValueError(f"{os.fspath(path)}: data files are read from a local disk; copy them to "
+                     "each host first (launch/tpu_pod.py --data=gs://... does it on a TPU slice)")
+  return path
 
 
 def _shown(text: bytes) -> str | bytes:
