@@ -166,6 +166,11 @@ def watch(args, execute=run, sleep=time.sleep) -> int:
       if lines and len(finished) == len(lines):
         print(f"{args.name}: every worker finished", flush=True)
         return 0
+      if lines and not any(": running" in line for line in lines):  # Killed (a host restart).
+        print(f"{args.name}: no worker running and not all finished: start again (it resumes)",
+              flush=True)
+        if execute("start", plan(args, ["start"])[0][1], args.dry_run)[0]:
+          return 1
     else:
       print(f"{args.name}: {state}", flush=True)
     sleep(args.poll)

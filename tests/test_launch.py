@@ -87,6 +87,16 @@ def test_tpu_pod_watch_relaunches_a_preempted_slice_and_ends_when_all_finished()
                                    "w1: running, stage mine0")])
   assert tpu_pod.watch(args, execute, sleep=lambda s: None) == 1
 
+  # Both hosts restarted under the job (no exit code, none running): started again, resumes.
+  calls.clear()
+  answers = iter([("ACTIVE", ""), ("", "w0: stopped without an exit code (killed or preempted), "
+                                   "stage train_ce\nw1: stopped without an exit code (killed "
+                                   "or preempted), stage train_ce"),
+                  ("ACTIVE", ""), ("", "w0: finished, exit 0, last stage eval\n"
+                                   "w1: finished, exit 0, last stage eval")])
+  assert tpu_pod.watch(args, execute, sleep=lambda s: None) == 0
+  assert calls == ["state", "watch", "start", "state", "watch"]
+
 
 def tpu_pod_args(*flags):
   import argparse
