@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import runpy
 import sys
 
@@ -12,6 +13,7 @@ from rocketqa_jax import cpu_kernels
 from rocketqa_jax.cross_encoder import LOSSES
 from rocketqa_jax.data import datasets, squad
 from rocketqa_jax.encoder import DTYPES
+from rocketqa_jax.errors import ConfigError
 from rocketqa_jax.losses import NEGATIVE_MODES
 from rocketqa_jax.pooling import POOLING_MODES
 from rocketqa_jax.retrieval import INDEXES, SCANN_MISSING, scann_available
@@ -34,10 +36,10 @@ def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
 
 
 def validate(config) -> None:
-  """Raises ValueError naming the config field and the allowed values."""
+  """Raises ConfigError naming the config field and the allowed values."""
   def check(name, value, allowed):
     if value not in allowed:
-      raise ValueError(f"config.{name}={value!r}: expected one of {list(allowed)}")
+      raise ConfigError(f"config.{name}={value!r}: expected one of {list(allowed)}")
   for stage in filter(None, (s.strip() for s in config.stages.split(","))):
     check("stages", stage, STAGES)
   if config.rerun:
@@ -55,7 +57,7 @@ def validate(config) -> None:
   check("mine.index", config.mine.index, INDEXES)
   for name in ("mine.index", "eval.index"):
     if config[name.split(".")[0]].index == "scann" and not scann_available():
-      raise ValueError(f"config.{name}: {SCANN_MISSING}")
+      raise ConfigError(f"config.{name}: {SCANN_MISSING}")
   positive = {
       "tokenizer": ("query_max_length", "passage_max_length", "bucket_size"),
       "train": ("global_batch", "checkpoint_every", "keep_checkpoints", "log_every"),
@@ -69,14 +71,19 @@ def validate(config) -> None:
   for section, names in positive.items():
     for name in names:
       if config[section][name] < 1:
-        raise ValueError(f"config.{section}.{name}={config[section][name]}: must be positive")
-  for name in ("train.hard_negatives", "train.de0_random_negatives", "augment.max_questions"):
+        raise ConfigError(f"config.{section}.{name}={config[section][name]}: must be positive")
+  for name in ("train.learning_rate", "ce.learning_rate"):
+    section, field = name.split(".")
+    if not config[section][field] > 0:  # Also NaN.
+      raise ConfigError(f"config.{name}={config[section][field]}: must be positive")
+  for name in ("train.hard_negatives", "train.de0_random_negatives", "augment.max_questions",
+               "eval.max_questions", "ce.head_learning_rate"):  # head: 0 = the body's rate.
     section, field = name.split(".")
     if config[section][field] < 0:
-      raise ValueError(f"config.{name}={config[section][field]}: must be >= 0")
+      raise ConfigError(f"config.{name}={config[section][field]}: must be >= 0")
   for section in ("train", "ce"):
     if config[section].steps <= 0 and config[section].epochs <= 0:
-      raise ValueError(f"config.{section}: steps={config[section].steps} and epochs="
+      raise ConfigError(f"config.{section}: steps={config[section].steps} and epochs="
                        f"{config[section].epochs}; one of them must be positive")
   check("data.name", config.data.name, datasets.NAMES)
   if config.data.name == "squad_mini":
@@ -85,7 +92,7 @@ def validate(config) -> None:
                "augment.positive_threshold"):
     section, field = name.split(".")
     if not 0 < config[section][field] < 1:
-      raise ValueError(f"config.{name}={config[section][field]}: must be in (0, 1)")
+      raise ConfigError(f"config.{name}={config[section][field]}: must be in (0, 1)")
 
 
 def _unknown_override(config, argv) -> str | None:
@@ -104,15 +111,27 @@ def _unknown_override(config, argv) -> str | None:
 
 
 def parse_flags(argv: list[str]) -> list[str]:
-  """absl's flag parser, with a readable message for overrides of unknown config keys."""
+  """absl's flag parser, with a one-line message for a config file that does not load, an
+  override of the wrong type and an override of an unknown config key."""
+  spec = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
+  path = spec.partition(":")[0] if spec else None
+  if path and not os.path.isfile(path):
+    _fatal(f"--config={spec}: no file {path!r} (from {os.getcwd()}); the configs are in configs/")
   try:
     return flags.FLAGS(argv)
+  except flags.IllegalFlagValueError as e:  # A value of the wrong type.
+    _fatal(str(e).removeprefix("flag "))
+  except (flags.Error, OSError) as e:  # An unknown flag; a config that fails to load.
+    _fatal(str(e).strip().splitlines()[0])
   except (AttributeError, KeyError) as e:
     message = f"bad override: {e}"
-    spec = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
     if spec:  # Load the config again, outside absl, to say which key is unknown.
-      path, _, arg = spec.partition(":")
+      arg = spec.partition(":")[2]
       config = runpy.run_path(path)["get_config"](*([arg] if arg else []))
       message = _unknown_override(config, argv) or message
-    print(f"FATAL config error: {message}", file=sys.stderr)
-    sys.exit(1)
+    _fatal(message)
+
+
+def _fatal(message: str) -> None:
+  print(f"error: {message}", file=sys.stderr)
+  sys.exit(2)

@@ -15,7 +15,7 @@ import numpy as np
 from rocketqa_jax import artifacts, hf_checkpoint, matmul, sharding
 from rocketqa_jax import cpu_kernels as kernels
 from rocketqa_jax.bert import BertModel
-from rocketqa_jax.pooling import l2_normalize, pool
+from rocketqa_jax.pooling import POOLING_MODES, l2_normalize, pool
 from rocketqa_jax.tokenization import BUCKET_SIZE, Batch, Tokenizer
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
@@ -187,14 +187,26 @@ class Encoder(BatchedModel):
 
   def encode_queries(self, queries: Sequence[str], *, progress: bool = False) -> np.ndarray:
     """[len(queries), dim] float32."""
+    if not len(_texts(queries, "queries")):
+      return np.empty((0, self.dim), np.float32)
     return self.encode_tokens(self.tokenizer.tokenize_queries(queries),
                               self.tokenizer.query_max_length, progress, "queries")
 
   def encode_passages(self, texts: Sequence[str], titles: Sequence[str] | None = None, *,
                       progress: bool = False) -> np.ndarray:
     """[len(texts), dim] float32; with titles, each passage is the pair (title, text)."""
+    if not len(_texts(texts, "texts")):
+      return np.empty((0, self.dim), np.float32)
     return self.encode_tokens(self.tokenizer.tokenize_passages(texts, titles),
                               self.tokenizer.passage_max_length, progress, "passages")
+
+
+def _texts(values: Sequence[str], name: str) -> Sequence[str]:
+  """`values`, refused when it is one string (it would be encoded a character at a time)."""
+  if isinstance(values, (str, bytes)):
+    raise TypeError(f"{name}: expected a list of strings, got one string {values[:40]!r}; "
+                    f"pass [{values[:40]!r}]")
+  return values
 
 
 def load_encoder(name_or_path: str | os.PathLike = "all-MiniLM-L6-v2", *,
@@ -219,6 +231,8 @@ def load_encoder(name_or_path: str | os.PathLike = "all-MiniLM-L6-v2", *,
   `random_init` keeps the tokenizer but initializes the weights (with `config_overrides` applied
   to the architecture, e.g. num_hidden_layers=2): tiny models for tests.
   """
+  if pooling is not None and pooling not in POOLING_MODES:
+    raise ValueError(f"pooling={pooling!r}: expected one of {list(POOLING_MODES)}")
   model_dir, model, params = load_tower(name_or_path, dtype=dtype, param_dtype=param_dtype,
                                         matmul_dtype=matmul_dtype, cpu_kernels=cpu_kernels,
                                         remat=remat, random_init=random_init, seed=seed,

@@ -21,6 +21,7 @@ import safetensors.numpy
 
 from rocketqa_jax import artifacts
 from rocketqa_jax.bert import BertConfig
+from rocketqa_jax.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ _PREFIXES = ("", "bert.", "roberta.", "ernie.", "model.", "encoder.", "0.auto_mo
 _IGNORED = re.compile(r"^(embeddings\.position_ids|embeddings\.token_type_ids|pooler\..*)$")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError, ValueError):
   """A checkpoint that does not fit the architecture; the message lists every mismatch."""
 
 

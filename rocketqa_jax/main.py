@@ -7,7 +7,6 @@ workdir may be a local folder or gs://bucket/path.
 import json
 import logging
 import os
-import sys
 import time
 import traceback
 
@@ -16,7 +15,9 @@ from absl import app, flags
 from absl import logging as absl_logging
 from ml_collections import config_flags
 
-from rocketqa_jax import artifacts, config_lib, cpu_kernels, distributed, matmul, pipeline, usage
+from rocketqa_jax import (artifacts, config_lib, cpu_kernels, distributed, errors, matmul,
+                          pipeline, usage)
+from rocketqa_jax.data import datasets
 from rocketqa_jax.host_memory import keep_freed_memory
 from rocketqa_jax.workdir import Workdir
 
@@ -44,24 +45,21 @@ def main(argv):
       distributed.fail(str(e.code), e.code if isinstance(e.code, int) else 1)
     raise
   except BaseException as e:
+    short = errors.message(e)
+    if short is not None and not errors.verbose():  # One line, not a traceback (errors.py).
+      distributed.fail(f"error: {short}", errors.EXIT_CODE)
+      errors.exit_for(e)
     distributed.fail(traceback.format_exc() + f"{type(e).__name__}: {e}")
     raise
 
 
 def run(config, workdir: Workdir) -> None:
   """Checks the config and the workdir, then runs the stages to do."""
-  try:
-    config_lib.validate(config)
-  except ValueError as e:
-    sys.exit(f"config error: {e}")
+  config_lib.validate(config)
+  datasets.check_files(config.data)
   if config.compilation_cache and not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
     jax.config.update("jax_compilation_cache_dir", os.path.expanduser(config.compilation_cache))
-  try:
-    stages = pipeline.plan(config, workdir)
-  except (pipeline.StaleStageError, pipeline.MissingInputError) as e:
-    sys.exit(f"workdir error: {e}")
-  if jax.process_index() == 0:
-    artifacts.write_text(workdir.config, config.to_json_best_effort(indent=2))
+  stages = pipeline.plan(config, workdir)
   log = logging.getLogger("rocketqa_jax")
   device = jax.devices()[0]
   log.info("%d %s device(s) (%s) in %d process(es); stages: %s", jax.device_count(),
@@ -83,6 +81,8 @@ def run(config, workdir: Workdir) -> None:
     stage.run(config, workdir)
     seconds[stage.name] = time.perf_counter() - start
     pipeline.record(stage, config, workdir, seconds[stage.name])
+    if len(seconds) == 1 and jax.process_index() == 0:
+      save_config(config, workdir)
     # What each process did, and its peak memory (usage.py). The gather is also the barrier that
     # keeps every process here until process 0 has written the stage's outputs and record, so
     # that all see the same workdir when the next stage starts (eval picks its models by them).
@@ -94,6 +94,14 @@ def run(config, workdir: Workdir) -> None:
           "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "processes": processes}))
   log.info("wall time per stage (s): %s; total %.0f s",
            ", ".join(f"{k} {v:.0f}" for k, v in seconds.items()), sum(seconds.values()))
+
+
+def save_config(config, workdir: Workdir) -> None:
+  """config.json, which search reads: the config of the last run that finished a stage (a run
+  that fails before, or finds everything done, leaves it as it was); the one before it beside."""
+  if workdir.config.exists():
+    artifacts.write_text(workdir.previous_config, workdir.config.read_text())
+  artifacts.write_text(workdir.config, config.to_json_best_effort(indent=2))
 
 
 def cli():

@@ -19,6 +19,7 @@ import time
 import jax
 
 from rocketqa_jax import artifacts, distributed
+from rocketqa_jax.errors import UserError
 from rocketqa_jax.stages import BY_NAME, NAMES, STAGES, Stage
 from rocketqa_jax.workdir import Workdir
 
@@ -28,11 +29,11 @@ log = logging.getLogger(__name__)
 UNRECORDED = ("log_every", "checkpoint_every", "keep_checkpoints", "score_chunk")
 
 
-class StaleStageError(ValueError):
+class StaleStageError(UserError, ValueError):
   """A finished stage whose outputs do not match the config (or its inputs) any more."""
 
 
-class MissingInputError(ValueError):
+class MissingInputError(UserError, ValueError):
   """A stage to run reads the outputs of a stage that neither ran nor runs now."""
 
 

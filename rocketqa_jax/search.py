@@ -18,10 +18,11 @@ import textwrap
 import ml_collections
 from absl import app, flags
 
-from rocketqa_jax import artifacts, evaluation, models, retrieval, stages
+from rocketqa_jax import artifacts, errors, evaluation, models, retrieval, stages
 from rocketqa_jax.corpus_encoding import corpus_embeddings
 from rocketqa_jax.data.datasets import load_data, read_questions
 from rocketqa_jax.host_memory import keep_freed_memory
+from rocketqa_jax.errors import UserError
 from rocketqa_jax.workdir import INITIAL, Workdir
 
 # Newest first: the default is the latest trained dual encoder (stages.STAGES' order).
@@ -42,15 +43,16 @@ class Searcher:
   def __init__(self, workdir: artifacts.PathLike, model: str = "", index: str = "exact"):
     workdir = Workdir(workdir)
     if not workdir.config.exists():
-      raise FileNotFoundError(f"{workdir.config} is missing: is {workdir} a pipeline workdir?")
+      raise UserError(f"{workdir.config} is missing: is {workdir} a pipeline workdir (one "
+                      "where python -m rocketqa_jax.main has finished a stage)?")
     self.config = config = ml_collections.ConfigDict(artifacts.read_json(workdir.config))
     trained = [m for m in MODELS[:-1] if workdir.is_complete(m)]
     self.model = model or (trained + [INITIAL])[0]
     if self.model not in MODELS:
-      raise ValueError(f"--model={self.model!r}: expected one of {MODELS}")
+      raise UserError(f"--model={self.model!r}: expected one of {list(MODELS)}")
     if self.model != INITIAL and self.model not in trained:
-      raise FileNotFoundError(f"{workdir.stage(self.model)} has no trained towers: stage "
-                              f"{self.model} has not finished")
+      raise UserError(f"{workdir.stage(self.model)} has no trained towers: stage "
+                      f"{self.model} has not finished (trained here: {trained or 'none'})")
     towers = workdir.towers(self.model) if self.model != INITIAL else None
     self.query_encoder, passage_encoder = models.load_encoders(config, towers)
     self.corpus = load_data(config.data).corpus
@@ -61,6 +63,8 @@ class Searcher:
 
   def search(self, questions: list[str], k: int):
     """(passage ids [n, k] as lists, scores [n, k])."""
+    if not 1 <= k <= len(self.corpus):
+      raise UserError(f"k={k}: expected 1 to the corpus size, {len(self.corpus):,}")
     rows, scores = retrieval.search_divided(self.index, self.rows,
                                             self.query_encoder.encode_queries(questions), k,
                                             len(self.corpus))
@@ -68,19 +72,31 @@ class Searcher:
 
 
 def main(argv):
+  try:
+    search(argv)
+  except Exception as e:
+    errors.exit_for(e)  # What a user can fix: one line (errors.py); a bug: its traceback.
+    raise
+
+
+def search(argv):
   keep_freed_memory()  # Before JAX starts its threads (host_memory.py says why).
+  typed = argv[1:] or None
+  if typed is not None and not any(q.strip() for q in typed):
+    raise UserError("the question is empty: give one in quotes, or none to type them")
   searcher = Searcher(_WORKDIR.value, _MODEL.value, _INDEX.value)
   corpus = searcher.corpus
   if _QUESTIONS.value:
     if not _RUN.value:
       raise app.UsageError("--questions needs --run (the TREC run file to write)")
     questions = read_questions(_QUESTIONS.value)
+    if not questions:
+      raise UserError(f"{_QUESTIONS.value}: no questions in the file")
     ids, scores = searcher.search([q.text for q in questions], _K.value)
     evaluation.write_trec_run(_RUN.value, [q.id for q in questions], ids, scores,
                               searcher.model)
     print(f"{len(questions)} questions, top {_K.value} each, written to {_RUN.value}")
     return
-  typed = argv[1:] or None
   if typed is None:
     print(f"{searcher.model} over {len(corpus):,} passages: type a question (Ctrl-D ends).",
           file=sys.stderr)

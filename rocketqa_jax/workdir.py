@@ -128,7 +128,12 @@ class Workdir:
 
   @property
   def config(self) -> epath.Path:
+    """The config of the last run that finished a stage (main.save_config)."""
     return self.root / "config.json"
+
+  @property
+  def previous_config(self) -> epath.Path:
+    return self.root / "config.previous.json"
 
   def log(self, host: str) -> epath.Path:
     """A host's copy of its job log (launch/tpu_worker.sh writes it), which outlives the host."""

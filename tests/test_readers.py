@@ -8,6 +8,7 @@ import pytest
 from rocketqa_jax.data import beir, dpr, msmarco, tfds_questions
 from rocketqa_jax.data.lines import DataError, LineStats, iter_records, tab_columns
 from rocketqa_jax.data.types import Question
+from rocketqa_jax.errors import UserError
 
 
 def write(path, text, gz=False):
@@ -224,6 +225,6 @@ def test_tfds_feature_mapping():
 
 def test_a_remote_data_file_is_refused_with_what_to_do():
   """The corpus is read by position at every step: gs:// must be copied to the host first."""
-  with pytest.raises(ValueError, match=r"gs://b/psgs_w100.tsv: data files are read from a local "
+  with pytest.raises(UserError, match=r"gs://b/psgs_w100.tsv: data files are read from a local "
                                        r"disk; copy them .* --data=gs://"):
     dpr.read_passages_tsv("gs://b/psgs_w100.tsv")

@@ -29,6 +29,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from rocketqa_jax.data import lines
+from rocketqa_jax.errors import InputError
 
 _CHUNK_BYTES = 64 << 20  # Text bytes gathered before they are appended to the column.
 
@@ -228,7 +229,7 @@ class Corpus:
     corpus.texts = LineColumn(path, starts, lengths, lambda line: parse(line)[1])
     corpus.titles = LineColumn(path, starts, lengths, lambda line: parse(line)[2])
     corpus.index = IdIndex(corpus.ids.array)
-    corpus._check_unique(str(path))
+    corpus._check(str(path))
     return corpus
 
   def _build(self, rows: Iterable[tuple[str, str, str]], source: str) -> None:
@@ -246,14 +247,18 @@ class Corpus:
     self.texts = texts.finish()
     self.titles = CodedColumn(titles.finish(), np.frombuffer(codes, np.int32))
     self.index = IdIndex(self.ids.array)
-    self._check_unique(source)
+    self._check(source)
 
-  def _check_unique(self, source: str) -> None:
+  def _check(self, source: str) -> None:
+    """No id twice, and a file (a `source`) with at least one passage."""
+    where = f"{source}: " if source else ""
+    if source and not len(self.ids):
+      raise InputError(f"{where}no passages: the corpus is empty. Check the file (and "
+                      "config.data.corpus / data.path).")
     ordered = self.ids.array[self.index.order]
     repeated = np.flatnonzero(ordered[1:] == ordered[:-1])
     if len(repeated):
-      where = f"{source}: " if source else ""
-      raise ValueError(f"{where}passage id {ordered[repeated[0]].decode()!r} appears more than "
+      raise InputError(f"{where}passage id {ordered[repeated[0]].decode()!r} appears more than "
                        f"once ({len(repeated)} repeated ids)")
 
   def __len__(self) -> int:

@@ -23,9 +23,10 @@ import pathlib
 
 import ml_collections
 
-from rocketqa_jax.data import beir, dpr, msmarco, squad, tfds_questions
+from rocketqa_jax.data import beir, dpr, lines, msmarco, squad, tfds_questions
 from rocketqa_jax.data.corpus import Corpus
 from rocketqa_jax.data.types import Question
+from rocketqa_jax.errors import ConfigError, UserError
 
 NAMES = ("squad_mini", "dpr", "msmarco", "beir")
 TFDS_PREFIX = "tfds:"
@@ -56,10 +57,26 @@ def read_questions(spec: str) -> list[Question]:
   return msmarco.read_queries(spec)
 
 
+FILES = ("corpus", "train", "train_qrels", "eval", "eval_qrels", "unlabeled")  # config.data's.
+
+
+def check_files(data_config) -> None:
+  """Every data file the config names is a local file (at start-up, before any stage runs)."""
+  for field in FILES:
+    value = data_config[field]
+    if value and not value.startswith(TFDS_PREFIX):
+      try:
+        lines.local(value)
+      except UserError as e:
+        raise type(e)(f"config.data.{field}: {e}") from None
+  if data_config.name == "squad_mini":
+    squad.find_squad_file(data_config.path)
+
+
 def _required(data_config, *fields: str) -> None:
   missing = [f for f in fields if not data_config[f]]
   if missing:
-    raise ValueError(f"config.data.name={data_config.name!r} needs "
+    raise ConfigError(f"config.data.name={data_config.name!r} needs "
                      f"{', '.join('config.data.' + f for f in missing)} (file paths)")
 
 

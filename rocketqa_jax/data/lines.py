@@ -17,13 +17,15 @@ import logging
 import os
 from typing import BinaryIO, Callable, Iterator, TypeVar
 
+from rocketqa_jax.errors import MissingFileError, UserError
+
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 REPORTED_LINES = 5  # How many skipped line numbers the warning lists.
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
   """`{path}:{line}: {expected}, got {the line, shortened}`."""
 
   def __init__(self, path: str | os.PathLike, line: int, expected: str, got: str | bytes):
@@ -115,11 +117,14 @@ def is_gzip(path: str | os.PathLike) -> bool:
 
 
 def local(path: str | os.PathLike) -> str | os.PathLike:
-  """`path`, which must be on a local (or mounted) disk: a big corpus is read by position
-  (os.pread) at every training step, which an object store cannot serve."""
+  """`path`, which must be a file on a local (or mounted) disk: a big corpus is read by
+  position (os.pread) at every training step, which an object store cannot serve."""
   if "://" in os.fspath(path):
-    raise ValueError(f"{os.fspath(path)}: data files are read from a local disk; copy them to "
-                     "each host first (launch/tpu_pod.py --data=gs://... does it on a TPU slice)")
+    raise UserError(f"{os.fspath(path)}: data files are read from a local disk; copy them to "
+                    "each host first (launch/tpu_pod.py --data=gs://... does it on a TPU slice)")
+  if not os.path.isfile(path):
+    raise MissingFileError(f"{os.fspath(path)}: no such file (from {os.getcwd()}); check the config's "
+                    "data paths")
   return path
 
 

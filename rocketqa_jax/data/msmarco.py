@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Iterable, Iterator
 
-from rocketqa_jax.data.lines import LineStats, iter_records, tab_columns
+from rocketqa_jax.data.lines import DataError, LineStats, iter_records, tab_columns
 from rocketqa_jax.data.corpus import Corpus
 from rocketqa_jax.data.types import Question
 
@@ -34,9 +34,16 @@ def read_collection(path: str | os.PathLike, skip_bad: bool = False,
 
 def read_queries(path: str | os.PathLike, skip_bad: bool = False,
                  stats: LineStats | None = None) -> list[Question]:
-  """Unlabeled Questions from a queries.*.tsv file (qid TAB query, no header)."""
-  return [Question(qid, text) for _, (qid, text) in iter_records(
-      path, lambda line: tab_columns(line, ("qid", "query")), skip_bad=skip_bad, stats=stats)]
+  """Unlabeled Questions from a queries.*.tsv file (qid TAB query, no header); an id twice is
+  an error (its questions would share one run and one set of judgments)."""
+  questions, lines_of = [], {}
+  for number, (qid, text) in iter_records(
+      path, lambda line: tab_columns(line, ("qid", "query")), skip_bad=skip_bad, stats=stats):
+    if qid in lines_of:
+      raise DataError(path, number, f"a new query id (line {lines_of[qid]} has this one)", qid)
+    lines_of[qid] = number
+    questions.append(Question(qid, text))
+  return questions
 
 
 def read_qrels(path: str | os.PathLike, skip_bad: bool = False,

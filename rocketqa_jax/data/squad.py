@@ -21,6 +21,7 @@ import pathlib
 
 from rocketqa_jax.data.corpus import Corpus
 from rocketqa_jax.data.types import Question
+from rocketqa_jax.errors import MissingFileError
 
 ENV_VAR = "ROCKETQA_SQUAD_DIR"
 OFFICIAL_URL = "https://rajpurkar.github.io/SQuAD-explorer/dataset/dev-v1.1.json"
@@ -40,7 +41,7 @@ def find_squad_file(path: str | os.PathLike = "") -> pathlib.Path:
     for name in _FILES:
       if (c / name).is_file():
         return c / name
-  raise FileNotFoundError(
+  raise MissingFileError(
       f"SQuAD v1.1 dev not found in {', '.join(map(str, candidates))}. Set data.path or "
       f"${ENV_VAR} to a folder holding one of {', '.join(_FILES)}; download it from "
       f"{OFFICIAL_URL}")

@@ -1,0 +1,65 @@
+"""Errors a user can fix, said in a line or three: what is wrong, where (the file and line, or
+the config field) and what to do.
+
+`UserError` is their one type (the readers' DataError, CheckpointError, the pipeline's stale
+and missing-input errors and the config's errors are kinds of it). `python -m rocketqa_jax.main`,
+`.search` print its message and exit 2 (`exit_for`); a full disk or an
+unwritable path is said the same way. `--verbose`, or ROCKETQA_VERBOSE=1, shows the traceback
+too. Anything else is a bug of ours and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+
+from absl import flags
+
+VERBOSE_ENV = "ROCKETQA_VERBOSE"
+EXIT_CODE = 2
+_VERBOSE = flags.DEFINE_bool("verbose", False, "Show the traceback of errors a user can fix.")
+
+
+class UserError(Exception):
+  """Bad input or state the user can fix; the message says what, where and what to do."""
+
+
+class ConfigError(UserError, ValueError):
+  """A config field out of its range or type; the message names the field."""
+
+
+class InputError(UserError, ValueError):
+  """Input data that cannot be used as it is; the message names the file."""
+
+
+class MissingFileError(UserError, FileNotFoundError):
+  """An input file that is not there; the message names it and the setting that chose it."""
+
+
+def verbose() -> bool:
+  return (os.environ.get(VERBOSE_ENV, "") not in ("", "0")
+          or (flags.FLAGS.is_parsed() and _VERBOSE.value))
+
+
+def message(error: BaseException) -> str | None:
+  """The short message for an error the user can fix; None for any other (a bug)."""
+  if isinstance(error, UserError):
+    return str(error)
+  if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+    return (f"{error.filename or 'a write'}: no space left on device. Free space (or use "
+            "another --workdir) and run the same command again: finished work is kept.")
+  if isinstance(error, PermissionError):
+    return f"{error.filename}: permission denied. Choose a path you can write, or fix its rights."
+  return None
+
+
+def exit_for(error: BaseException) -> None:
+  """Prints `error`'s short message and exits 2 when a user can fix it (and --verbose is off);
+  returns otherwise, for the caller to re-raise."""
+  text = message(error)
+  if text is None or verbose():
+    return
+  print(f"error: {text}\n(--verbose or {VERBOSE_ENV}=1 shows where in the code)",
+        file=sys.stderr)
+  sys.exit(EXIT_CODE)

@@ -1,0 +1,123 @@
+"""What a user gets wrong, answered in a line: the probes of the reliability issue as a table
+(input -> the message's fragment), growing with every mistake found; and the bugs they showed."""
+
+import runpy
+
+import pytest
+
+from conftest import REPO, run_python
+from rocketqa_jax import errors
+from rocketqa_jax.data import dpr, msmarco
+from rocketqa_jax.data.lines import DataError
+
+TINY = ["-m", "rocketqa_jax.main", "--config=configs/tiny.py"]
+
+# (command-line arguments after `python`, a fragment the one-line message must hold).
+COMMAND_PROBES = [
+    (TINY + ["--config.train.steps=abc"], "--config.train.steps=abc: invalid literal for int()"),
+    (["-m", "rocketqa_jax.main", "--config=configs/nope.py"], "no file 'configs/nope.py'"),
+    (TINY + ["--config.model.pooler=x"], "config.model has no field 'pooler'"),
+    (TINY + ["--config.model.pooling=max"], "config.model.pooling='max': expected one of"),
+    (TINY + ["--config.eval.max_questions=-3"], "config.eval.max_questions=-3: must be >= 0"),
+    (TINY + ["--config.train.learning_rate=-1"], "config.train.learning_rate=-1.0: must be "
+                                                 "positive"),
+    (TINY + ["--config.ce.learning_rate=0"], "config.ce.learning_rate=0.0: must be positive"),
+    (TINY + ["--config.data.name=dpr", "--config.data.corpus=gs://b/psgs_w100.tsv",
+             "--config.data.train=gs://b/train.json", "--config.data.eval=gs://b/test.csv"],
+     "config.data.corpus: gs://b/psgs_w100.tsv: data files are read from a local disk"),
+    (TINY + ["--config.data.path=/nowhere/squad"], "SQuAD v1.1 dev not found in /nowhere/squad"),
+    (["-m", "rocketqa_jax.search", "--workdir={tmp}/none", "who?"], "config.json is missing"),
+]
+
+
+@pytest.mark.parametrize("args, fragment", COMMAND_PROBES,
+                         ids=[" ".join(a[2:])[:60] for a, _ in COMMAND_PROBES])
+def test_a_mistake_on_the_command_line_gets_one_line(tmp_path, args, fragment):
+  out = run_python([a.format(tmp=tmp_path) for a in args] + (
+      [f"--workdir={tmp_path}/w"] if "rocketqa_jax.main" in args else []), timeout=300)
+  assert out.returncode == errors.EXIT_CODE, out.stderr[-3000:]
+  assert "Traceback" not in out.stderr and fragment in out.stderr, out.stderr[-3000:]
+  assert out.stderr.startswith("error: ") and len(out.stderr.strip().splitlines()) <= 3, (
+      out.stderr[-3000:])  # Refused at start-up, before any stage runs.
+  assert not (tmp_path / "w" / "config.json").exists()  # Nothing written for a refused run.
+
+
+def test_verbose_shows_the_traceback(tmp_path):
+  args = TINY + [f"--workdir={tmp_path}", "--config.eval.max_questions=-3"]
+  assert "Traceback" in run_python(args + ["--verbose"]).stderr
+  assert "Traceback" in run_python(args, env={errors.VERBOSE_ENV: "1"}).stderr
+
+
+def test_a_failed_run_leaves_the_workdirs_config_as_it_was(tmp_path):
+  """Bug 2: config.json was rewritten before anything was checked, so one bad invocation on a
+  finished workdir broke `search` on it."""
+  done = run_python(TINY + [f"--workdir={tmp_path}", "--config.stages=train_de0",
+                            "--config.train.steps=2"])
+  assert done.returncode == 0, done.stderr[-3000:]
+  saved = (tmp_path / "config.json").read_bytes()
+  for bad in (["--config.data.path=/nowhere/squad"], ["--config.model.pooling=cls"]):
+    out = run_python(TINY + [f"--workdir={tmp_path}", "--config.stages=train_de0,eval",
+                             "--config.train.steps=2", *bad])
+    assert out.returncode == errors.EXIT_CODE and "Traceback" not in out.stderr, out.stderr
+    assert (tmp_path / "config.json").read_bytes() == saved
+  assert not (tmp_path / "config.previous.json").exists()
+
+
+def test_search_refuses_a_bad_k_and_an_empty_question(tmp_path):
+  """Bug 8 (--k=0 / -1 failed inside JAX) and `search ""` (printed nothing, exit 0)."""
+  done = run_python(TINY + [f"--workdir={tmp_path}", "--config.stages=train_de0",
+                            "--config.train.steps=1"])
+  assert done.returncode == 0, done.stderr[-3000:]
+  search = ["-m", "rocketqa_jax.search", f"--workdir={tmp_path}"]
+  for args, fragment in ((["--k=0", "who?"], "k=0: expected 1 to the corpus size, 2,067"),
+                         (["--k=-1", "who?"], "k=-1: expected 1"),
+                         ([""], "the question is empty"),
+                         (["--model=train_de2", "who?"], "train_de2 has no trained towers")):
+    out = run_python(search + args)
+    assert out.returncode == errors.EXIT_CODE and fragment in out.stderr, out.stderr[-2000:]
+    assert "Traceback" not in out.stderr
+
+
+def test_empty_inputs_and_a_string_for_a_list(minilm):
+  """Bugs 6 and 7: empty lists encode to [0, dim]; one string is refused, not encoded a
+  character at a time."""
+  assert minilm.encode_passages([]).shape == (0, 384)
+  assert minilm.encode_queries([]).shape == (0, 384)
+  with pytest.raises(TypeError, match=r"queries: expected a list of strings, got one string "
+                                      r"'who is that'; pass \['who is that'\]"):
+    minilm.encode_queries("who is that")
+  with pytest.raises(TypeError, match="texts: expected a list"):
+    minilm.encode_passages("a passage")
+
+
+def test_load_encoder_refuses_an_unknown_pooling():
+  import rocketqa_jax
+  with pytest.raises(ValueError, match=r"pooling='max': expected one of \['cls', 'mean'\]"):
+    rocketqa_jax.load_encoder("all-MiniLM-L6-v2", pooling="max")
+
+
+def test_an_empty_corpus_and_a_repeated_query_id_name_the_file(tmp_path):
+  """Bugs 10 (an empty passages file read as an empty corpus) and 9 (duplicate query ids
+  kept)."""
+  empty = tmp_path / "psgs.tsv"
+  empty.write_text("id\ttext\ttitle\n")
+  with pytest.raises(errors.UserError, match=f"{empty}: no passages: the corpus is empty"):
+    dpr.read_passages_tsv(empty)
+  queries = tmp_path / "queries.tsv"
+  queries.write_text("1\twho?\n2\twhat?\n1\twhen?\n")
+  with pytest.raises(DataError, match=f"{queries}:3: a new query id \\(line 1 has this one\\)"):
+    msmarco.read_queries(queries)
+
+
+def test_every_user_error_kind_is_one_type():
+  from rocketqa_jax import config_lib, hf_checkpoint, pipeline
+  for kind in (DataError, hf_checkpoint.CheckpointError, pipeline.StaleStageError,
+               pipeline.MissingInputError, errors.ConfigError):
+    assert issubclass(kind, errors.UserError) and issubclass(kind, ValueError)
+  config = runpy.run_path(str(REPO / "configs" / "tiny.py"))["get_config"]()
+  config.train.learning_rate = float("nan")
+  with pytest.raises(errors.ConfigError, match="config.train.learning_rate=nan: must be positive"):
+    config_lib.validate(config)
+  full = OSError(28, "No space left on device", "/w/x.npz")
+  assert errors.message(full).startswith("/w/x.npz: no space left on device. Free space")
+  assert errors.message(KeyError("bug")) is None  # A bug keeps its traceback.
