@@ -15,6 +15,7 @@ import numpy as np
 from rocketqa_jax import artifacts, hf_checkpoint, matmul, sharding
 from rocketqa_jax import cpu_kernels as kernels
 from rocketqa_jax.bert import BertModel
+from rocketqa_jax.errors import UserError
 from rocketqa_jax.pooling import POOLING_MODES, l2_normalize, pool
 from rocketqa_jax.tokenization import BUCKET_SIZE, Batch, Tokenizer
 
@@ -183,7 +184,13 @@ class Encoder(BatchedModel):
     """[len(sequences), dim] float32 embeddings of tokenized sequences."""
     if not len(sequences):
       return np.empty((0, self.dim), np.float32)
-    return self.apply_tokens(sequences, max_length, progress, unit)
+    embeddings = self.apply_tokens(sequences, max_length, progress, unit)
+    bad = np.flatnonzero(~np.isfinite(embeddings).all(axis=1))
+    if len(bad):
+      raise UserError(f"the model gives non-finite embeddings for {len(bad)} of {len(embeddings)}"
+                      f" {unit} (the first: row {bad[0]}): its weights hold NaN or inf, as after "
+                      "a diverged training run")
+    return embeddings
 
   def encode_queries(self, queries: Sequence[str], *, progress: bool = False) -> np.ndarray:
     """[len(queries), dim] float32."""

@@ -78,6 +78,7 @@ def run(config, workdir: Workdir) -> None:
     log.info("stage %s", stage.name)
     usage.reset()
     start = time.perf_counter()
+    pipeline.start(stage, config, workdir)
     stage.run(config, workdir)
     seconds[stage.name] = time.perf_counter() - start
     pipeline.record(stage, config, workdir, seconds[stage.name])

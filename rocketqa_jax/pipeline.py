@@ -78,17 +78,27 @@ def _ways_out(workdir: Workdir, stage: str) -> str:
 def check(stage: Stage, config, workdir: Workdir) -> None:
   """Raises StaleStageError if `stage`'s record disagrees with the config or with the records
   of its inputs (an input redone since)."""
-  record = read_record(workdir, stage.name) if stage.resumable else None
-  if record is None:
+  if not stage.resumable:
     return
-  now = recorded_fields(stage, config)
-  for field in sorted(set(now) | set(record["config"])):
-    old, new = record["config"].get(field, "<absent>"), now.get(field, "<absent>")
-    if old != new:
+  record, now = read_record(workdir, stage.name), recorded_fields(stage, config)
+  if record is None:  # Not finished; started with another config, its partial outputs would mix.
+    started = workdir.started(stage.name)
+    changed = _difference(artifacts.read_json(started)["config"], now) if started.exists() else None
+    if changed:
+      field, old, new = changed
       raise StaleStageError(
-          f"stage {stage.name} in {workdir} was made with config.{field}={old!r}; this run has "
-          f"{new!r}, so its outputs, and what later stages build on them, would not match the "
-          f"config. {_ways_out(workdir, stage.name)}")
+          f"stage {stage.name} in {workdir} was started with config.{field}={old!r} and not "
+          f"finished; this run has {new!r}, and resuming would continue its checkpoints (or "
+          f"shards) under another config. Set it back to {old!r}, or start the stage over: "
+          f"--config.rerun={stage.name} (its outputs and later stages' are removed first).")
+    return
+  changed = _difference(record["config"], now)
+  if changed:
+    field, old, new = changed
+    raise StaleStageError(
+        f"stage {stage.name} in {workdir} was made with config.{field}={old!r}; this run has "
+        f"{new!r}, so its outputs, and what later stages build on them, would not match the "
+        f"config. {_ways_out(workdir, stage.name)}")
   for name, fingerprint in record["inputs"].items():
     current = read_record(workdir, name)
     if current is None or current["fingerprint"] != fingerprint:
@@ -96,6 +106,23 @@ def check(stage: Stage, config, workdir: Workdir) -> None:
           f"stage {stage.name} in {workdir} was made from other outputs of stage {name} than "
           f"the workdir holds now ({name} was redone or removed since). "
           f"{_ways_out(workdir, stage.name)}")
+
+
+def _difference(old: dict, new: dict) -> tuple[str, object, object] | None:
+  """The first field (in sorted order) whose value differs, with both values."""
+  for field in sorted(set(old) | set(new)):
+    if old.get(field, "<absent>") != new.get(field, "<absent>"):
+      return field, old.get(field, "<absent>"), new.get(field, "<absent>")
+  return None
+
+
+def start(stage: Stage, config, workdir: Workdir) -> None:
+  """Notes the config `stage` runs with before it writes anything (process 0), so that a later
+  run with another config does not resume its partial outputs (`check`)."""
+  if jax.process_index() == 0 and stage.resumable and not workdir.started(stage.name).exists():
+    artifacts.write_json(workdir.started(stage.name), {
+        "stage": stage.name, "config": recorded_fields(stage, config),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
 
 
 def needed(config) -> list[Stage]:

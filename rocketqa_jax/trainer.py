@@ -24,6 +24,7 @@ import optax
 from rocketqa_jax import artifacts, faults, host_memory, sharding
 from rocketqa_jax.checkpointing import Checkpoints
 from rocketqa_jax.data.sampler import BatchSampler
+from rocketqa_jax.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +151,18 @@ class Trainer:
       bar.close()
       metrics_log.close()
       checkpoints.close()
+    check_updates(int(state.skipped), cfg, self.directory)
     return state
+
+
+def check_updates(skipped: int, cfg, directory) -> None:
+  """Raises when most updates were skipped (non-finite loss or gradients): the weights are
+  then a step's blow-up, and every embedding they give is NaN or noise."""
+  if skipped * 2 > cfg.steps:
+    raise UserError(
+        f"{directory}: {skipped} of {cfg.steps} updates were skipped for a non-finite loss or "
+        f"gradients: training diverged and its model is not usable. Lower the learning rate "
+        f"(now {cfg.learning_rate:g}), then start the stage over with --config.rerun=STAGE.")
 
 
 def _without_rng(loss_fn, params, batch, rng):

@@ -50,6 +50,11 @@ class Workdir:
     """The stage's record (pipeline.py): what it was made from, written after everything else."""
     return self.stage(stage) / "stage.json"
 
+  def started(self, stage: str) -> epath.Path:
+    """The config fields a stage runs with, written before its first output (pipeline.start):
+    what a resumed run must match to continue its partial outputs (checkpoints, shards)."""
+    return self.stage(stage) / "started.json"
+
   def is_complete(self, stage: str) -> bool:
     """Whether `stage` finished here: its record is written last."""
     return self.record(stage).exists()

@@ -1,12 +1,16 @@
 """What a user gets wrong, answered in a line: the probes of the reliability issue as a table
 (input -> the message's fragment), growing with every mistake found; and the bugs they showed."""
 
+import copy
 import runpy
+import signal
 
+import numpy as np
 import pytest
 
 from conftest import REPO, run_python
 from rocketqa_jax import errors
+from rocketqa_jax.faults import ENV as KILL_AFTER
 from rocketqa_jax.data import dpr, msmarco
 from rocketqa_jax.data.lines import DataError
 
@@ -121,3 +125,38 @@ def test_every_user_error_kind_is_one_type():
   full = OSError(28, "No space left on device", "/w/x.npz")
   assert errors.message(full).startswith("/w/x.npz: no space left on device. Free space")
   assert errors.message(KeyError("bug")) is None  # A bug keeps its traceback.
+
+
+def test_a_stage_started_with_another_optimizer_is_not_resumed(tmp_path):
+  """Bug 1: killed after checkpoint 4 and rerun with another learning rate, train_de0 resumed
+  silently and trained a mixed-schedule model; now the run stops, naming the field."""
+  args = TINY + [f"--workdir={tmp_path}", "--config.stages=train_de0", "--config.train.steps=6"]
+  killed = run_python(args, env={KILL_AFTER: "step:4"})
+  assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+  out = run_python(args + ["--config.train.learning_rate=0.5"])
+  assert out.returncode == errors.EXIT_CODE and "Traceback" not in out.stderr, out.stderr[-3000:]
+  assert ("stage train_de0 in " in out.stderr and "was started with "
+          "config.train.learning_rate=0.001 and not finished; this run has 0.5" in out.stderr)
+  assert "--config.rerun=train_de0" in out.stderr
+  same = run_python(args)  # The same config resumes.
+  assert same.returncode == 0 and "resumed from step 4" in same.stderr, same.stderr[-3000:]
+
+
+def test_a_diverged_training_fails_instead_of_exporting_a_nan_model(tmp_path):
+  """Bug 3: at learning rate 1e38 step 1 sent the weights to ~1e38, steps 2-6 were skipped as
+  NaN, and the stage exported the towers; eval ranked NaN embeddings (MRR@10 0.0) with exit 0."""
+  out = run_python(TINY + [f"--workdir={tmp_path}", "--config.stages=train_de0,eval",
+                           "--config.train.learning_rate=1e38"])
+  assert out.returncode == errors.EXIT_CODE and "Traceback" not in out.stderr, out.stderr[-3000:]
+  assert "of 6 updates were skipped for a non-finite loss or gradients" in out.stderr
+  assert "now 1e+38" in out.stderr
+  assert not (tmp_path / "train_de0" / "stage.json").exists()
+  assert not (tmp_path / "train_de0" / "query_encoder").exists()
+
+
+def test_non_finite_weights_give_an_error_not_nan_embeddings(minilm):
+  import jax
+  broken = copy.copy(minilm)
+  broken.params = jax.tree.map(lambda x: x * np.nan, minilm.params)
+  with pytest.raises(errors.UserError, match="non-finite embeddings for 2 of 2 queries"):
+    broken.encode_queries(["who?", "what?"])
