@@ -160,3 +160,23 @@ def test_non_finite_weights_give_an_error_not_nan_embeddings(minilm):
   broken.params = jax.tree.map(lambda x: x * np.nan, minilm.params)
   with pytest.raises(errors.UserError, match="non-finite embeddings for 2 of 2 queries"):
     broken.encode_queries(["who?", "what?"])
+
+
+def test_a_labeled_positive_missing_from_the_corpus_names_the_file(tmp_path):
+  """Bug 4: a qrels line naming passage 999999 made training die with a bare KeyError and eval
+  count the question a miss silently."""
+  from rocketqa_jax.data import datasets
+  (tmp_path / "collection.tsv").write_text("1\tpassage one\n2\tpassage two\n")
+  (tmp_path / "queries.tsv").write_text("q1\twho?\nq2\twhat?\n")
+  (tmp_path / "good.qrels").write_text("q1 0 1 1\nq2 0 2 1\n")
+  (tmp_path / "bad.qrels").write_text("q1 0 1 1\nq2 0 999999 1\n")
+  config = runpy.run_path(str(REPO / "configs" / "tiny.py"))["get_config"]().data
+  config.name, config.corpus = "msmarco", str(tmp_path / "collection.tsv")
+  config.train = config.eval = str(tmp_path / "queries.tsv")
+  config.train_qrels, config.eval_qrels = str(tmp_path / "bad.qrels"), str(tmp_path / "good.qrels")
+  with pytest.raises(errors.InputError, match=(
+      rf"config.data.train_qrels \({tmp_path}/bad.qrels\): question q2 names passage 999999, "
+      r"which is not in the corpus \(1 of 2 questions")):
+    datasets.load_data(config)
+  config.train_qrels = str(tmp_path / "good.qrels")
+  assert len(datasets.load_data(config).labeled) == 2

@@ -26,7 +26,7 @@ import ml_collections
 from rocketqa_jax.data import beir, dpr, lines, msmarco, squad, tfds_questions
 from rocketqa_jax.data.corpus import Corpus
 from rocketqa_jax.data.types import Question
-from rocketqa_jax.errors import ConfigError, UserError
+from rocketqa_jax.errors import ConfigError, InputError, UserError
 
 NAMES = ("squad_mini", "dpr", "msmarco", "beir")
 TFDS_PREFIX = "tfds:"
@@ -89,6 +89,28 @@ def load_data(data_config) -> RetrievalData:
 @functools.lru_cache(maxsize=1)
 def _read(data_json: str) -> RetrievalData:
   c = ml_collections.ConfigDict(json.loads(data_json))
+  data = _read_files(c)
+  # Where the labels come from, to name it when one points outside the corpus.
+  sources = {"squad_mini": ("data.path", "data.path"), "dpr": ("data.train", "data.eval"),
+             "beir": ("data.path", "data.path"), "msmarco": ("data.train_qrels",
+                                                             "data.eval_qrels")}[c.name]
+  for questions, field in ((data.labeled, sources[0]), (data.eval, sources[1])):
+    check_positives(data.corpus, questions, f"config.{field} ({c[field.split('.')[1]]})")
+  return data
+
+
+def check_positives(corpus: Corpus, questions: list[Question], source: str) -> None:
+  """Every labeled positive is a corpus passage: else training has no row for it and eval
+  would count the question a miss whatever the model does."""
+  missing = [(q.id, pid) for q in questions for pid in q.positive_ids if pid not in corpus.index]
+  if missing:
+    (qid, pid), count = missing[0], len({q for q, _ in missing})
+    raise InputError(f"{source}: question {qid} names passage {pid}, which is not in the corpus "
+                     f"({count} of {len(questions):,} questions name passages it lacks). Are "
+                     "the corpus and the labels from one data set?")
+
+
+def _read_files(c) -> RetrievalData:
   if c.name not in NAMES:
     raise ValueError(f"config.data.name={c.name!r}: expected one of {NAMES}")
   unlabeled = read_questions(c.unlabeled) if c.unlabeled else None
