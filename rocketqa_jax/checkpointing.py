@@ -8,10 +8,19 @@ through exported towers (`hf_checkpoint`, `load_encoder`), kept apart from this.
 
 from __future__ import annotations
 
+import logging
+
 import jax
 import orbax.checkpoint as ocp
 
 from rocketqa_jax import artifacts
+from rocketqa_jax.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+class CorruptCheckpointError(UserError):
+  """No checkpoint of a stage reads back."""
 
 
 class Checkpoints:
@@ -34,12 +43,28 @@ class Checkpoints:
     return self.manager.save(step, args=args, force=force)
 
   def restore(self, abstract_state, data_signature: dict, step: int | None = None):
-    """The state at `step` (default: latest), laid out as `abstract_state`'s shardings."""
-    step = self.latest_step() if step is None else step
+    """The state at `step` (default: the latest that reads back: a checkpoint that does not,
+    truncated or corrupted, is named in a warning and the one before it is used), laid out as
+    `abstract_state`'s shardings."""
     target = jax.tree.map(
         lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), abstract_state)
-    restored = self.manager.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(target), data=ocp.args.JsonRestore()))
+    args = ocp.args.Composite(state=ocp.args.StandardRestore(target),
+                              data=ocp.args.JsonRestore())
+    steps = [step] if step is not None else sorted(self.manager.all_steps(), reverse=True)
+    for i, step in enumerate(steps):
+      try:
+        restored = self.manager.restore(step, args=args)
+        break
+      except Exception as e:  # orbax and TensorStore raise many kinds for a damaged file.
+        where = f"{self.manager.directory}/{step}"
+        if i + 1 == len(steps):
+          raise CorruptCheckpointError(
+              f"{where}: cannot be read ({type(e).__name__}: {str(e).splitlines()[0][:200]}) "
+              "and no older checkpoint is kept. Remove the folder to start the stage over."
+              ) from e
+        log.warning("checkpoint %s cannot be read (%s: %s); resuming from step %d instead",
+                    where, type(e).__name__, str(e).splitlines()[0][:200], steps[i + 1])
+        self.manager.delete(step)  # Its step is saved again when training passes it.
     if restored.data != data_signature:
       raise ValueError(
           f"checkpoint {self.manager.directory}/{step} was written with data {restored.data}, "

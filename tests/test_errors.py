@@ -2,6 +2,7 @@
 (input -> the message's fragment), growing with every mistake found; and the bugs they showed."""
 
 import copy
+import json
 import runpy
 import signal
 
@@ -180,3 +181,20 @@ def test_a_labeled_positive_missing_from_the_corpus_names_the_file(tmp_path):
     datasets.load_data(config)
   config.train_qrels = str(tmp_path / "good.qrels")
   assert len(datasets.load_data(config).labeled) == 2
+
+
+def test_a_corrupt_latest_checkpoint_falls_back_to_the_one_before(tmp_path):
+  """Bug 11: a truncated checkpoint stopped the run instead of using the older one kept."""
+  args = TINY + [f"--workdir={tmp_path}", "--config.stages=train_de0", "--config.train.steps=6"]
+  killed = run_python(args, env={KILL_AFTER: "step:4"})
+  assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+  checkpoints = tmp_path / "train_de0" / "checkpoints"
+  assert sorted(p.name for p in checkpoints.iterdir() if p.name.isdigit()) == ["2", "4"]
+  for metadata in (checkpoints / "4").rglob("_METADATA"):
+    metadata.write_bytes(metadata.read_bytes()[:10])  # Truncated, as by a full disk.
+  done = run_python(args)
+  assert done.returncode == 0, done.stderr[-3000:]
+  assert f"checkpoint {checkpoints}/4 cannot be read" in done.stderr
+  assert "resumed from step 2" in done.stderr
+  steps = [json.loads(line)["step"] for line in (tmp_path / "train_de0" / "metrics.jsonl").open()]
+  assert steps == [1, 2, 3, 4, 5, 6]
