@@ -22,14 +22,23 @@ import json
 import os
 import shutil
 import tempfile
+import zipfile
 from typing import Any, BinaryIO, Iterator
 
+import numpy as np
+import safetensors
+import safetensors.numpy
 from etils import epath
 
 from rocketqa_jax import usage
+from rocketqa_jax.errors import UserError
 
 PathLike = str | os.PathLike
 
+
+
+class CorruptArtifactError(UserError):
+  """A file we wrote that does not read back."""
 
 def path(p: PathLike) -> epath.Path:
   """`p` as an epath: `gs://...` stays remote, a local path is made absolute (orbax wants that)."""
@@ -75,6 +84,26 @@ def write_text(p: PathLike, text: str) -> epath.Path:
 
 def write_json(p: PathLike, obj: Any) -> epath.Path:
   return write_text(p, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def read_npz(p: PathLike, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+  """The arrays `names` of an .npz (local or gs://); one that does not read back (cut short by
+  a crash or a full disk, or not ours) is an error naming the file."""
+  try:
+    with np.load(io.BytesIO(path(p).read_bytes())) as npz:
+      return {name: npz[name] for name in names}
+  except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+    raise CorruptArtifactError(f"{p}: cannot be read ({type(e).__name__}: {e}). Remove it, or "
+                               "redo the stage that wrote it (--config.rerun=STAGE)") from e
+
+
+def read_safetensors(p: PathLike) -> dict[str, np.ndarray]:
+  """The tensors of a .safetensors file, or an error naming it."""
+  try:
+    return safetensors.numpy.load_file(p)
+  except (OSError, safetensors.SafetensorError) as e:
+    raise CorruptArtifactError(f"{p}: cannot be read ({type(e).__name__}: {e}); the file is "
+                               "cut short or not safetensors. Copy or export it again") from e
 
 
 def read_json(p: PathLike) -> Any:

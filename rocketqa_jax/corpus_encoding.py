@@ -95,7 +95,7 @@ def load_shards(directory: PathLike, shards: Sequence[int] | None = None
   embeddings = np.empty((len(rows), manifest["dim"]), np.float32)
   start = 0
   for p in paths:
-    part = np.load(io.BytesIO(p.read_bytes()))["embeddings"]
+    part = artifacts.read_npz(p, ("embeddings",))["embeddings"]
     embeddings[start:start + len(part)] = part
     start += len(part)
   usage.count("shards_loaded", len(shards))

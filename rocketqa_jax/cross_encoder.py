@@ -15,7 +15,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-import safetensors.numpy
 
 from rocketqa_jax import artifacts, hf_checkpoint, matmul
 from rocketqa_jax import cpu_kernels as kernels
@@ -149,7 +148,7 @@ def load_cross_encoder(directory: artifacts.PathLike, *, max_length: int = 160,
   directory = pathlib.Path(artifacts.local_dir(directory))
   config = hf_checkpoint.load_config(directory)
   bert = load_params(BertModel(config), directory)
-  tensors = safetensors.numpy.load_file(directory / "model.safetensors")
+  tensors = artifacts.read_safetensors(directory / "model.safetensors")
   missing = [k for k in ("classifier.weight", "classifier.bias") if k not in tensors]
   if missing:
     raise hf_checkpoint.CheckpointError(f"{directory / 'model.safetensors'}: no {missing}: not a "

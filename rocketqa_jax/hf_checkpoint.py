@@ -185,7 +185,7 @@ def read_params(model_dir: pathlib.Path, expected: dict, dtype=np.float32) -> di
   files = _weight_files(model_dir)
   tensors: dict[str, np.ndarray] = {}
   for f in files:
-    tensors.update(safetensors.numpy.load_file(f))
+    tensors.update(artifacts.read_safetensors(f))
   want = {hf_name(path): (path, leaf.shape) for path, leaf in _flatten(expected).items()}
   prefix = next((p for p in _PREFIXES if f"{p}embeddings.word_embeddings.weight" in tensors), "")
   params, missing, misshaped = {}, [], []

@@ -70,12 +70,8 @@ class Candidates:
 
 def read_candidates(path: PathLike) -> Candidates:
   """Candidates saved by `Candidates.save` (an .npz, local or gs://)."""
-  path = artifacts.path(path)
-  try:
-    with np.load(io.BytesIO(path.read_bytes())) as npz:
-      return Candidates(npz["question_ids"], npz["rows"], npz["scores"])
-  except (OSError, ValueError, KeyError) as e:
-    raise ValueError(f"{path}: not a candidates file written by mining ({e})") from e
+  npz = artifacts.read_npz(path, ("question_ids", "rows", "scores"))
+  return Candidates(npz["question_ids"], npz["rows"], npz["scores"])
 
 
 def mine(query_encoder: Encoder, passage_encoder: Encoder, corpus: Corpus,

@@ -92,6 +92,5 @@ def score_pairs(scorer: CrossEncoderScorer, questions: Sequence[str], pair_quest
 
 def read_chunk(path: artifacts.PathLike) -> dict[str, np.ndarray]:
   """One chunk file: {"questions", "rows", "scores"}, a pair per position."""
-  with np.load(io.BytesIO(artifacts.path(path).read_bytes())) as npz:
-    return {name: npz[name] for name in ("questions", "rows", "scores")}
+  return artifacts.read_npz(path, ("questions", "rows", "scores"))
 

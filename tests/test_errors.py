@@ -3,6 +3,7 @@
 
 import copy
 import json
+import re
 import runpy
 import signal
 
@@ -198,3 +199,37 @@ def test_a_corrupt_latest_checkpoint_falls_back_to_the_one_before(tmp_path):
   assert "resumed from step 2" in done.stderr
   steps = [json.loads(line)["step"] for line in (tmp_path / "train_de0" / "metrics.jsonl").open()]
   assert steps == [1, 2, 3, 4, 5, 6]
+
+
+@pytest.mark.parametrize("content, fragment", [
+    (b'{"data": [{"title": "A\xff", "paragraphs": []}]}', "not UTF-8 text (invalid start byte "
+                                                          "at byte 22)"),
+    (b'{"data": []}', "no passages: the corpus is empty"),
+    (b'{"data": [{"title": "A", "paragraphs": [{"context": "x", "qas": []}]}, '
+     b'{"title": "A", "paragraphs": [{"context": "y", "qas": []}]}]}',
+     "passage id 'A#0' appears more than once"),
+    (b'{"data": [{"title": "A"}]}', "data[0]: expected SQuAD v1.1 layout"),
+])
+def test_a_bad_squad_file_is_named(tmp_path, content, fragment):
+  from rocketqa_jax.data import squad
+  path = tmp_path / "dev-v1.1.json"
+  path.write_bytes(content)
+  with pytest.raises(errors.InputError, match=re.escape(f"{path}: ") + ".*" + re.escape(fragment)):
+    squad.read_squad(path)
+
+
+def test_a_truncated_shard_or_weights_file_is_named(tmp_path):
+  """Two of the five errors that did not name the file: a cut-short embeddings shard
+  (BadZipFile) and a cut-short model.safetensors (SafetensorError)."""
+  from rocketqa_jax import artifacts
+  shard = tmp_path / "shard-00000-of-00002.npz"
+  np.savez(shard, embeddings=np.ones((4, 8), np.float32))
+  shard.write_bytes(shard.read_bytes()[:100])
+  with pytest.raises(artifacts.CorruptArtifactError, match=re.escape(f"{shard}: cannot be read (")):
+    artifacts.read_npz(shard, ("embeddings",))
+  weights = tmp_path / "model.safetensors"
+  import safetensors.numpy
+  safetensors.numpy.save_file({"w": np.ones((64, 64), np.float32)}, weights)
+  weights.write_bytes(weights.read_bytes()[:1000])
+  with pytest.raises(artifacts.CorruptArtifactError, match=re.escape(f"{weights}: cannot be read")):
+    artifacts.read_safetensors(weights)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import run_python
+from rocketqa_jax.artifacts import CorruptArtifactError
 from rocketqa_jax.mining import Candidates, read_candidates
 
 
@@ -47,7 +48,7 @@ def test_mine0_writes_top_k_for_labeled_questions(tmp_path, squad_mini):
 def test_candidates_files_are_checked(tmp_path, squad_mini):
   path = tmp_path / "candidates.npz"
   path.write_bytes(b"not an npz")
-  with pytest.raises(ValueError, match=r"candidates.npz: not a candidates file"):
+  with pytest.raises(CorruptArtifactError, match=r"candidates.npz: cannot be read"):
     read_candidates(path)
   questions = squad_mini.labeled[:3]
   Candidates(np.asarray([q.id for q in questions]), np.zeros((3, 2), np.int32),

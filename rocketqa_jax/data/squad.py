@@ -21,7 +21,7 @@ import pathlib
 
 from rocketqa_jax.data.corpus import Corpus
 from rocketqa_jax.data.types import Question
-from rocketqa_jax.errors import MissingFileError
+from rocketqa_jax.errors import InputError, MissingFileError
 
 ENV_VAR = "ROCKETQA_SQUAD_DIR"
 OFFICIAL_URL = "https://rajpurkar.github.io/SQuAD-explorer/dataset/dev-v1.1.json"
@@ -53,7 +53,10 @@ def _load_json(path: pathlib.Path):
     try:
       return json.load(f)
     except json.JSONDecodeError as e:
-      raise ValueError(f"{path}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}") from e
+      raise InputError(f"{path}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}") from e
+    except UnicodeDecodeError as e:
+      raise InputError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start:,}); SQuAD files "
+                       "are UTF-8 JSON") from e
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,9 +89,9 @@ def read_squad(path: str | os.PathLike) -> tuple[Corpus, list[SquadArticle]]:
           questions.append(Question(qa["id"], qa["question"].strip(), (pid,), answers))
       articles.append(SquadArticle(title, pids, questions))
   except (KeyError, TypeError) as e:
-    raise ValueError(f"{path}: {where}: expected SQuAD v1.1 layout, missing or malformed "
+    raise InputError(f"{path}: {where}: expected SQuAD v1.1 layout, missing or malformed "
                      f"field {e}") from e
-  return Corpus(ids, texts, titles), articles
+  return Corpus.from_rows(zip(ids, texts, titles), source=str(path)), articles
 
 
 @dataclasses.dataclass(frozen=True)
