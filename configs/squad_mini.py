@@ -48,6 +48,9 @@ def get_config(arg=None):
   # split); a file of `id<TAB>question` lines, a DPR QA .csv, a BEIR queries.jsonl, or
   # tfds:NAME:SPLIT (natural_questions_open, trivia_qa; prepared in TFDS beforehand).
   config.data.unlabeled = ""
+  # Line-oriented files (TSV, JSONL, CSV): True skips a bad line (counted, its file and line
+  # numbers in a warning and in timings.jsonl's "skipped_lines") instead of stopping the run.
+  config.data.skip_bad = False
 
   config.model = ml_collections.ConfigDict()
   config.model.checkpoint = "all-MiniLM-L6-v2"  # Directory, packaged name, or hub id.

@@ -17,7 +17,7 @@ from ml_collections import config_flags
 
 from rocketqa_jax import (artifacts, config_lib, cpu_kernels, distributed, errors, matmul,
                           pipeline, usage)
-from rocketqa_jax.data import datasets
+from rocketqa_jax.data import datasets, lines
 from rocketqa_jax.host_memory import keep_freed_memory
 from rocketqa_jax.workdir import Workdir
 
@@ -92,7 +92,8 @@ def run(config, workdir: Workdir) -> None:
     if jax.process_index() == 0:  # A line per stage run: a resumed run adds its rest.
       artifacts.append_line(workdir.timings, json.dumps({
           "stage": stage.name, "seconds": round(seconds[stage.name], 1),
-          "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "processes": processes}))
+          "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "processes": processes,
+          **({"skipped_lines": dict(lines.SKIPPED)} if lines.SKIPPED else {})}))
   log.info("wall time per stage (s): %s; total %.0f s",
            ", ".join(f"{k} {v:.0f}" for k, v in seconds.items()), sum(seconds.values()))
 

@@ -233,3 +233,20 @@ def test_a_truncated_shard_or_weights_file_is_named(tmp_path):
   weights.write_bytes(weights.read_bytes()[:1000])
   with pytest.raises(artifacts.CorruptArtifactError, match=re.escape(f"{weights}: cannot be read")):
     artifacts.read_safetensors(weights)
+
+
+def test_skip_bad_is_a_config_field_and_the_skips_are_counted(tmp_path):
+  from rocketqa_jax.data import datasets, lines
+  (tmp_path / "collection.tsv").write_text("1\tpassage one\nno tab here\n2\tpassage two\n")
+  (tmp_path / "queries.tsv").write_text("q1\twho?\nq2\twhat?\n")
+  (tmp_path / "qrels").write_text("q1 0 1 1\nq2 0 2 1\n")
+  config = runpy.run_path(str(REPO / "configs" / "tiny.py"))["get_config"]().data
+  assert config.skip_bad is False
+  config.name, config.corpus = "msmarco", str(tmp_path / "collection.tsv")
+  config.train = config.eval = str(tmp_path / "queries.tsv")
+  config.train_qrels = config.eval_qrels = str(tmp_path / "qrels")
+  with pytest.raises(DataError, match=re.escape(f"{tmp_path}/collection.tsv:2: expected 2 non-empty tab-separated")):
+    datasets.load_data(config)
+  config.skip_bad = True
+  assert len(datasets.load_data(config).corpus) == 2
+  assert lines.SKIPPED[str(tmp_path / "collection.tsv")] == 1

@@ -40,7 +40,7 @@ class RetrievalData:
   eval: list[Question]  # With positive ids (MRR, recall) and/or answers (answer@k).
 
 
-def read_questions(spec: str) -> list[Question]:
+def read_questions(spec: str, skip_bad: bool = False) -> list[Question]:
   """Questions from a DPR QA .csv (question, answers), a BEIR queries .jsonl, a TFDS question
   set (`tfds:natural_questions_open:validation`), or `id<TAB>question` lines."""
   if spec.startswith(TFDS_PREFIX):
@@ -51,10 +51,10 @@ def read_questions(spec: str) -> list[Question]:
     # TFDS reads TFDS_DATA_DIR once, at import: read it here, when the spec is.
     return tfds_questions.load_tfds_questions(name, split, os.environ.get("TFDS_DATA_DIR"))
   if spec.endswith((".csv", ".csv.gz")):
-    return dpr.read_qa_csv(spec)
+    return dpr.read_qa_csv(spec, skip_bad)
   if spec.endswith((".jsonl", ".jsonl.gz")):
-    return beir.read_queries(spec)
-  return msmarco.read_queries(spec)
+    return beir.read_queries(spec, skip_bad)
+  return msmarco.read_queries(spec, skip_bad)
 
 
 FILES = ("corpus", "train", "train_qrels", "eval", "eval_qrels", "unlabeled")  # config.data's.
@@ -113,7 +113,8 @@ def check_positives(corpus: Corpus, questions: list[Question], source: str) -> N
 def _read_files(c) -> RetrievalData:
   if c.name not in NAMES:
     raise ValueError(f"config.data.name={c.name!r}: expected one of {NAMES}")
-  unlabeled = read_questions(c.unlabeled) if c.unlabeled else None
+  bad = c.get("skip_bad", False)  # Line readers: skip (and count) bad lines.
+  unlabeled = read_questions(c.unlabeled, bad) if c.unlabeled else None
   if c.name == "squad_mini":
     mini = squad.load_squad_mini(c.path, c.split)
     return RetrievalData(mini.corpus, mini.labeled,
@@ -121,17 +122,17 @@ def _read_files(c) -> RetrievalData:
   if c.name == "dpr":
     _required(c, "corpus", "train", "eval")
     train = [ex.question for ex in dpr.read_biencoder_json(c.train)]
-    return RetrievalData(dpr.read_passages_tsv(c.corpus),
+    return RetrievalData(dpr.read_passages_tsv(c.corpus, bad),
                          [q for q in train if q.positive_ids], unlabeled or [],
-                         read_questions(c.eval))
+                         read_questions(c.eval, bad))
   if c.name == "beir":
     _required(c, "path")
-    test = beir.load_beir(c.path, c.split)
+    test = beir.load_beir(c.path, c.split, bad)
     has_train = any((pathlib.Path(c.path) / "qrels" / f"train.tsv{gz}").is_file()
                     for gz in ("", ".gz"))
-    labeled = beir.load_beir_questions(c.path, "train") if has_train else []
+    labeled = beir.load_beir_questions(c.path, "train", bad) if has_train else []
     return RetrievalData(test.corpus, labeled, unlabeled or [], test.questions)
   _required(c, "corpus", "train", "train_qrels", "eval", "eval_qrels")
-  return RetrievalData(msmarco.read_collection(c.corpus),
-                       msmarco.load_questions(c.train, c.train_qrels), unlabeled or [],
-                       msmarco.load_questions(c.eval, c.eval_qrels))
+  return RetrievalData(msmarco.read_collection(c.corpus, bad),
+                       msmarco.load_questions(c.train, c.train_qrels, bad), unlabeled or [],
+                       msmarco.load_questions(c.eval, c.eval_qrels, bad))

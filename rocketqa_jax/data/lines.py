@@ -23,6 +23,8 @@ from rocketqa_jax.errors import MissingFileError, UserError
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 REPORTED_LINES = 5  # How many skipped line numbers the warning lists.
+# {file: bad lines skipped (skip_bad)} over this process's reads, for the stages' timings.
+SKIPPED: dict[str, int] = {}
 
 
 class DataError(UserError, ValueError):
@@ -106,6 +108,7 @@ def located_records(path: str | os.PathLike, parse: Callable[[str], T], *,
         yield number, start, len(text), record
   finally:
     if skipped:
+      SKIPPED[os.fspath(path)] = len(skipped)
       log.warning("%s: skipped %d bad line(s), at lines %s%s; the first: %s", path, len(skipped),
                   ", ".join(map(str, skipped[:REPORTED_LINES])),
                   ", ..." if len(skipped) > REPORTED_LINES else "", first_error)
