@@ -7,13 +7,27 @@ import os
 import pathlib
 import platform
 import statistics
+import sys
 import time
 
+from rocketqa_jax import errors
 from rocketqa_jax.host_memory import keep_freed_memory
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 # As `python -m rocketqa_jax.main` does; in every bench process, ours and the peer's alike.
 keep_freed_memory()
+
+
+def _one_line_errors(kind, error, traceback):
+  """What a user can fix in one line, as main and search do (errors.py); bugs in full."""
+  text = errors.message(error)
+  if text is None or errors.verbose():
+    sys.__excepthook__(kind, error, traceback)
+  else:
+    print(f"error: {text}\n({errors.VERBOSE_ENV}=1 shows where in the code)", file=sys.stderr)
+
+
+sys.excepthook = _one_line_errors
 
 
 def machine() -> dict:
