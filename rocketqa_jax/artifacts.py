@@ -89,8 +89,9 @@ def write_json(p: PathLike, obj: Any) -> epath.Path:
 def read_npz(p: PathLike, names: tuple[str, ...]) -> dict[str, np.ndarray]:
   """The arrays `names` of an .npz (local or gs://); one that does not read back (cut short by
   a crash or a full disk, or not ours) is an error naming the file."""
+  data = path(p).read_bytes()  # A missing file is FileNotFoundError, not a corrupt one.
   try:
-    with np.load(io.BytesIO(path(p).read_bytes())) as npz:
+    with np.load(io.BytesIO(data)) as npz:
       return {name: npz[name] for name in names}
   except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
     raise CorruptArtifactError(f"{p}: cannot be read ({type(e).__name__}: {e}). Remove it, or "
@@ -99,6 +100,8 @@ def read_npz(p: PathLike, names: tuple[str, ...]) -> dict[str, np.ndarray]:
 
 def read_safetensors(p: PathLike) -> dict[str, np.ndarray]:
   """The tensors of a .safetensors file, or an error naming it."""
+  if not os.path.exists(p):
+    raise FileNotFoundError(f"{p}: no such file")
   try:
     return safetensors.numpy.load_file(p)
   except (OSError, safetensors.SafetensorError) as e:

@@ -5,8 +5,9 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import run_python
+
+from rocketqa_jax import errors
 from rocketqa_jax.artifacts import CorruptArtifactError
 from rocketqa_jax.mining import Candidates, read_candidates
 
@@ -36,7 +37,7 @@ def test_mine0_writes_top_k_for_labeled_questions(tmp_path, squad_mini):
   # Another top_k in the same workdir: refused, naming the field and both values, not reused.
   deeper = [a.replace("top_k=7", "top_k=9") for a in args]
   stale = run_python([*deeper, "--config.stages=train_de0,mine0"])
-  assert stale.returncode == 1 and "Traceback" not in stale.stderr
+  assert stale.returncode == errors.EXIT_CODE and "Traceback" not in stale.stderr
   assert ("stage mine0 in " in stale.stderr and "config.mine.top_k=7; this run has 9"
           in stale.stderr and "--config.rerun=mine0" in stale.stderr), stale.stderr[-2000:]
   redo = run_python([*deeper, "--config.stages=train_de0,mine0", "--config.rerun=mine0"])

@@ -12,9 +12,9 @@ import time
 
 import numpy as np
 import safetensors.numpy
-
 from conftest import run_python
-from rocketqa_jax import distributed, pair_scoring
+
+from rocketqa_jax import distributed, errors, pair_scoring
 from rocketqa_jax.faults import ENV as KILL_AFTER
 from rocketqa_jax.mining import read_candidates
 
@@ -185,15 +185,17 @@ def _assert_ended(codes, logs, killed: bool):
 
 
 def test_a_failing_process_ends_the_other(tmp_path):
-  """Process 1 cannot read its data (a host without the files) in train_de0; process 0, in the
-  same stage, exits non-zero too, naming process 1's error, within seconds (it polls for a
-  failure once a second) rather than at the heartbeat timeout (15 s here, JAX's default 100 s),
-  and without it both would wait forever (measured: > 300 s, killed)."""
+  """Process 1 cannot find its data (a host without the files) at start-up and says so in one
+  line; process 0, already in train_de0, exits non-zero too, naming process 1's error, within
+  seconds (it polls for a failure once a second) rather than at the heartbeat timeout (15 s
+  here, JAX's default 100 s), and without it both would wait forever (measured: > 300 s)."""
   codes, logs, seconds = _two_processes(
       tmp_path / "w", tmp_path, args=((), ("--config.data.path=/nonexistent/squad",)),
       timed=True)
-  assert codes[1] == 1 and codes[0] != 0, (codes, logs[0][-2000:], logs[1][-2000:])
+  assert codes[1] == errors.EXIT_CODE and codes[0] != 0, (codes, logs[0][-2000:],
+                                                          logs[1][-2000:])
   assert "process 1 failed: " in logs[0] and "/nonexistent/squad" in logs[0]
-  assert "Traceback" in logs[1]  # The failing process says where.
+  assert "error: SQuAD v1.1 dev not found in /nonexistent/squad" in logs[1]  # What and where.
+  assert "Traceback" not in logs[1]
   assert seconds < 60, seconds
   print(f"both processes exited {seconds:.1f} s after the start")
