@@ -12,6 +12,7 @@ from typing import Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+
 from rocketqa_jax import artifacts, hf_checkpoint, matmul, sharding
 from rocketqa_jax import cpu_kernels as kernels
 from rocketqa_jax.bert import BertModel

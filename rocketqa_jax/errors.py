@@ -18,6 +18,7 @@ from absl import flags
 
 VERBOSE_ENV = "ROCKETQA_VERBOSE"
 EXIT_CODE = 2
+FULL_DISK_TEXTS = ("No space left on device", "File too large", "Disk quota exceeded")
 _VERBOSE = flags.DEFINE_bool("verbose", False, "Show the traceback of errors a user can fix.")
 
 
@@ -46,9 +47,17 @@ def message(error: BaseException) -> str | None:
   """The short message for an error the user can fix; None for any other (a bug)."""
   if isinstance(error, UserError):
     return str(error)
-  if isinstance(error, OSError) and error.errno == errno.ENOSPC:
-    return (f"{error.filename or 'a write'}: no space left on device. Free space (or use "
-            "another --workdir) and run the same command again: finished work is kept.")
+  # A full disk may reach us wrapped (orbax, TensorStore): the chain and the text are searched.
+  chain, seen = [], error
+  while seen is not None and len(chain) < 10:
+    chain.append(seen)
+    seen = seen.__cause__ or seen.__context__
+  for e in chain:
+    full = isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+    if full or any(text in str(e) for text in FULL_DISK_TEXTS):
+      where = getattr(e, "filename", None) or "a write"
+      return (f"{where}: no space left on device (or the file size limit). Free space, or use "
+              "another --workdir, and run the same command again: finished work is kept.")
   if isinstance(error, PermissionError):
     return f"{error.filename}: permission denied. Choose a path you can write, or fix its rights."
   return None

@@ -27,6 +27,7 @@ from rocketqa_jax import artifacts, distributed, faults, usage
 from rocketqa_jax.cross_encoder import CrossEncoderScorer
 from rocketqa_jax.data.corpus import Corpus
 
+
 def _chunk_path(directory: epath.Path, chunk: int, count: int) -> epath.Path:
   return directory / f"scores-{chunk:05d}-of-{count:05d}.npz"
 

@@ -21,8 +21,8 @@ from absl import app, flags
 from rocketqa_jax import artifacts, errors, evaluation, models, retrieval, stages
 from rocketqa_jax.corpus_encoding import corpus_embeddings
 from rocketqa_jax.data.datasets import load_data, read_questions
-from rocketqa_jax.host_memory import keep_freed_memory
 from rocketqa_jax.errors import UserError
+from rocketqa_jax.host_memory import keep_freed_memory
 from rocketqa_jax.workdir import INITIAL, Workdir
 
 # Newest first: the default is the latest trained dual encoder (stages.STAGES' order).

@@ -3,18 +3,22 @@
 
 import copy
 import json
+import os
 import re
+import resource
 import runpy
 import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
-
 from conftest import REPO, run_python
+
 from rocketqa_jax import errors
-from rocketqa_jax.faults import ENV as KILL_AFTER
 from rocketqa_jax.data import dpr, msmarco
 from rocketqa_jax.data.lines import DataError
+from rocketqa_jax.faults import ENV as KILL_AFTER
 
 TINY = ["-m", "rocketqa_jax.main", "--config=configs/tiny.py"]
 
@@ -250,3 +254,20 @@ def test_skip_bad_is_a_config_field_and_the_skips_are_counted(tmp_path):
   config.skip_bad = True
   assert len(datasets.load_data(config).corpus) == 2
   assert lines.SKIPPED[str(tmp_path / "collection.tsv")] == 1
+
+
+def test_a_full_disk_ends_in_one_line_saying_so(tmp_path):
+  """A write past the file size limit (RLIMIT_FSIZE; as a full disk, without one) in the first
+  checkpoint: the run ends with exit 2 and a last line saying what to do. Orbax's and
+  TensorStore's threads print their own tracebacks above it (not ours to silence)."""
+  def small_files():
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (2_000_000, 2_000_000))
+  out = subprocess.run(
+      [sys.executable, *TINY, f"--workdir={tmp_path}", "--config.stages=train_de0",
+       "--config.train.steps=2"], cwd=REPO, capture_output=True, text=True, timeout=300,
+      preexec_fn=small_files, env=dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=""))
+  assert out.returncode == errors.EXIT_CODE, out.stderr[-3000:]
+  last = out.stderr.strip().splitlines()[-2]
+  assert last.startswith("error: ") and "no space left on device (or the file size limit)" in last
+  assert "run the same command again: finished work is kept" in last

@@ -19,7 +19,6 @@ from typing import BinaryIO, Callable, Iterator, TypeVar
 
 from rocketqa_jax.errors import MissingFileError, UserError
 
-
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 REPORTED_LINES = 5  # How many skipped line numbers the warning lists.

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from typing import Iterable, Iterator
 
-from rocketqa_jax.data.lines import DataError, LineStats, iter_records, tab_columns
 from rocketqa_jax.data.corpus import Corpus
+from rocketqa_jax.data.lines import DataError, LineStats, iter_records, tab_columns
 from rocketqa_jax.data.types import Question
 
 Qrels = dict[str, dict[str, int]]  # qid -> {pid: relevance}
