@@ -32,6 +32,10 @@ COMMAND_PROBES = [
     (TINY + ["--config.train.learning_rate=-1"], "config.train.learning_rate=-1.0: must be "
                                                  "positive"),
     (TINY + ["--config.ce.learning_rate=0"], "config.ce.learning_rate=0.0: must be positive"),
+    (TINY + ["--config.train.warmup_fraction=1.5"], "config.train.warmup_fraction=1.5: must be "
+                                                    "in [0, 1]"),
+    (TINY + ["--config.mesh.data=0"], "config.mesh.data=0: a device count, or -1 for all"),
+    (TINY + ["--config.train.steps=-2"], "config.train.steps=-2: must be >= 0"),
     (TINY + ["--config.data.name=dpr", "--config.data.corpus=gs://b/psgs_w100.tsv",
              "--config.data.train=gs://b/train.json", "--config.data.eval=gs://b/test.csv"],
      "config.data.corpus: gs://b/psgs_w100.tsv: data files are read from a local disk"),
