@@ -11,6 +11,7 @@ too. Anything else is a bug of ours and keeps its traceback.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import sys
 
@@ -63,6 +64,34 @@ def message(error: BaseException) -> str | None:
   return None
 
 
+class _OneLine(logging.Filter):
+  """Another library's error record as its first line, without its traceback."""
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    if record.levelno >= logging.ERROR and not record.name.startswith("rocketqa_jax"):
+      record.msg, record.args = record.getMessage().splitlines()[0], ()
+      record.exc_info = record.exc_text = record.stack_info = None
+    return True
+
+
+def quiet_library_errors() -> None:
+  """Unless verbose: other libraries' error logs in one line each (orbax logs every failed
+  write thread with its traceback: 800 lines for a full disk, whose cause is then said once by
+  us), and no traceback for the asyncio loops found closed after it (where they reach
+  sys.excepthook; TensorStore's C++ callbacks print theirs directly)."""
+  if verbose():
+    return
+  for handler in logging.getLogger().handlers:
+    handler.addFilter(_OneLine())
+  hook = sys.excepthook
+
+  def excepthook(kind, error, traceback):
+    if not (isinstance(error, RuntimeError) and str(error) == "Event loop is closed"):
+      hook(kind, error, traceback)
+
+  sys.excepthook = excepthook
+
+
 def exit_for(error: BaseException) -> None:
   """Prints `error`'s short message and exits 2 when a user can fix it (and --verbose is off);
   returns otherwise, for the caller to re-raise."""
@@ -70,5 +99,7 @@ def exit_for(error: BaseException) -> None:
   if text is None or verbose():
     return
   print(f"error: {text}\n(--verbose or {VERBOSE_ENV}=1 shows where in the code)",
-        file=sys.stderr)
+        file=sys.stderr, flush=True)
+  # What library threads print while the process ends would bury the line above.
+  os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stderr.fileno())
   sys.exit(EXIT_CODE)

@@ -40,6 +40,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   keep_freed_memory()  # Before JAX starts its threads (host_memory.py says why).
+  errors.quiet_library_errors()
   # Our progress at INFO; libraries (orbax logs every save step, jax "no TPU found") at WARNING.
   absl_logging.set_verbosity(absl_logging.WARNING)
   logging.getLogger("rocketqa_jax").setLevel(logging.INFO)

@@ -262,8 +262,9 @@ def test_skip_bad_is_a_config_field_and_the_skips_are_counted(tmp_path):
 
 def test_a_full_disk_ends_in_one_line_saying_so(tmp_path):
   """A write past the file size limit (RLIMIT_FSIZE; as a full disk, without one) in the first
-  checkpoint: the run ends with exit 2 and a last line saying what to do. Orbax's and
-  TensorStore's threads print their own tracebacks above it (not ours to silence)."""
+  checkpoint: the run ends with exit 2 and a last line saying what to do. Orbax's error logs
+  come one line each; TensorStore's C++ callbacks still print a few "Event loop is closed"
+  tracebacks above it (measured: 836 lines before, 172 now)."""
   def small_files():
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     resource.setrlimit(resource.RLIMIT_FSIZE, (2_000_000, 2_000_000))
