@@ -168,4 +168,9 @@ def get_config(arg=None):
   config.eval.index = "exact"  # exact (JAX, sharded) | scann (approximate).
   config.eval.shard_size = 100_000  # Passages per corpus embedding shard.
   config.eval.max_questions = 300 if arg.quick else 0  # 0 = all.
+  # Rows besides the dual encoders': bm25 (bm25s over the passages, titles as data.use_titles)
+  # and hybrid (the newest dual encoder's top 100 fused with BM25's): dense | bm25 | hybrid.
+  config.eval.retrievers = "dense,bm25,hybrid"
+  config.eval.hybrid_fusion = "interpolate"  # interpolate (z-scored scores) | rrf
+  config.eval.hybrid_weight = 0.3  # BM25's share in interpolate; tuned on the dev split.
   return config

@@ -56,6 +56,11 @@ def validate(config) -> None:
   check("ce.pooling", config.ce.pooling, POOLING_MODES)
   check("train.init", config.train.init, ("checkpoint", "previous"))
   check("eval.index", config.eval.index, INDEXES)
+  for retriever in filter(None, (r.strip() for r in config.eval.retrievers.split(","))):
+    check("eval.retrievers", retriever, ("dense", "bm25", "hybrid"))
+  check("eval.hybrid_fusion", config.eval.hybrid_fusion, ("interpolate", "rrf"))
+  if not 0 <= config.eval.hybrid_weight <= 1:
+    raise ConfigError(f"config.eval.hybrid_weight={config.eval.hybrid_weight}: must be in [0, 1]")
   check("mine.index", config.mine.index, INDEXES)
   for name in ("mine.index", "eval.index"):
     if config[name.split(".")[0]].index == "scann" and not scann_available():

@@ -21,11 +21,11 @@ def evaluate_retriever(query_encoder: Encoder, passage_encoder: Encoder, corpus:
                        run: PathLike | None = None, run_name: str = "rocketqa_jax",
                        use_titles: bool = False, ks=(1, 5, 20, 100), mrr_k: int = 10,
                        answer_ks=(1, 5, 20), index: str = "exact", shard_size: int = 100_000,
-                       progress: bool = True) -> dict:
+                       progress: bool = True, ranking: dict | None = None) -> dict:
   """Retrieval metrics of `questions` against the whole corpus, whose embedding shards go to
   `corpus_dir` (shards of the same encoder are reused; each process encodes and searches its
   own, retrieval.search_divided); with `run`, the ranking is written there as a TREC run (top
-  max(ks) per question).
+  max(ks) per question); with `ranking` (a dict), its "rows" and "scores" are put there.
 
   `index`: "exact" (JAX, sharded over devices) or "scann"; with ScaNN, its recall@10 against
   exact search on a sample of up to 1,000 questions is printed and reported.
@@ -51,6 +51,23 @@ def evaluate_retriever(query_encoder: Encoder, passage_encoder: Encoder, corpus:
     print(f"ScaNN {params}: recall@10 against exact search "
           f"{out['scann_recall@10_vs_exact']:.4f} on {len(sample)} questions")
   t3 = time.perf_counter()
+  out.update(ranking_metrics(rows, corpus, questions, ks=ks, mrr_k=mrr_k, answer_ks=answer_ks))
+  out.update(questions=len(questions), passages=len(corpus), index=index,
+             passages_per_s=len(corpus) / (t1 - t0), queries_per_s=len(questions) / (t2 - t1),
+             search_queries_per_s=len(questions) / (t3 - t2))
+  if run is not None:
+    write_trec_run(run, [q.id for q in questions], [corpus.ids[row[row >= 0]] for row in rows],
+                   scores, run_name)
+  if ranking is not None:
+    ranking.update(rows=rows, scores=scores)
+  return out
+
+
+def ranking_metrics(rows: np.ndarray, corpus: Corpus, questions: Sequence[Question], *,
+                    ks=(1, 5, 20, 100), mrr_k: int = 10, answer_ks=(1, 5, 20)) -> dict:
+  """MRR@mrr_k and recall@ks (questions with passage labels) and answer@answer_ks (questions
+  with answer strings) of a ranking: corpus `rows` [questions, k], best first, -1 padding."""
+  out = {}
   ranked = [corpus.ids[row[row >= 0]] for row in rows]
   labeled = all(q.positive_ids for q in questions)
   if labeled:  # Passage labels (SQuAD, MS MARCO): rank metrics.
@@ -63,11 +80,6 @@ def evaluate_retriever(query_encoder: Encoder, passage_encoder: Encoder, corpus:
     out.update({f"answer@{k}": accuracy[k] for k in answer_ks})
   elif not labeled:
     raise ValueError("eval questions need positive passage ids or answer strings (all of them)")
-  out.update(questions=len(questions), passages=len(corpus), index=index,
-             passages_per_s=len(corpus) / (t1 - t0), queries_per_s=len(questions) / (t2 - t1),
-             search_queries_per_s=len(questions) / (t3 - t2))
-  if run is not None:
-    write_trec_run(run, [q.id for q in questions], ranked, scores, run_name)
   return out
 
 

@@ -5,8 +5,8 @@ import json
 import runpy
 
 import pytest
-
 from conftest import REPO, run_python
+
 from rocketqa_jax import config_lib
 from rocketqa_jax.data import datasets
 
@@ -84,7 +84,7 @@ def test_answer_only_eval_on_dpr_files(tmp_path, squad_mini):
                        "--config.stages=train_de0,eval", "--config.train.steps=2"])
   assert result.returncode == 0, result.stderr[-3000:]
   metrics = json.loads((tmp_path / "work" / "eval" / "metrics.json").read_text())
-  assert set(metrics) == {"initial", "train_de0"}
+  assert set(metrics) == {"initial", "train_de0", "bm25", "hybrid"}
   for m in metrics.values():
     assert m["questions"] == 64 and m["passages"] == 300 and "mrr@10" not in m
     assert 0 <= m["answer@1"] <= m["answer@5"] <= m["answer@20"] <= 1
@@ -122,7 +122,7 @@ def test_beir_by_name_trains_and_evaluates(tmp_path, squad_mini):
                        "--config.stages=train_de0,eval", "--config.train.steps=2"])
   assert result.returncode == 0, result.stderr[-3000:]
   metrics = json.loads((tmp_path / "work" / "eval" / "metrics.json").read_text())
-  assert set(metrics) == {"initial", "train_de0"}
+  assert set(metrics) == {"initial", "train_de0", "bm25", "hybrid"}
   assert all(m["questions"] == 48 and m["passages"] == 300 and 0 <= m["mrr@10"] <= 1
              for m in metrics.values())
 
@@ -131,6 +131,7 @@ def test_tfds_question_sets_by_spec(tmp_path, squad_mini, monkeypatch):
   """natural_questions_open prepared in a TFDS data dir (from two small files the test writes,
   in place of the download), then read as eval and unlabeled questions of the dpr data set."""
   import unittest.mock
+
   import tensorflow_datasets as tfds
   splits = {"train": squad_mini.unlabeled[:5], "validation": squad_mini.labeled[:3]}
   files = {}

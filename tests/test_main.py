@@ -3,6 +3,7 @@
 import json
 
 from conftest import run_python
+
 from rocketqa_jax import matmul
 
 
