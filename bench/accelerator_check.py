@@ -26,9 +26,10 @@ import sys
 import tempfile
 import time
 
+import numpy as np
+
 import common
 import encode as encode_bench
-import numpy as np
 import train as train_bench
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -83,7 +84,6 @@ def main(argv=None):
   parser.add_argument("--out", default=None)
   args = parser.parse_args(argv)
   import jax
-
   from rocketqa_jax.data import squad
   device = jax.devices()[0]
   batch = args.batch_size or (64 if device.platform == "cpu" else 256)

@@ -32,7 +32,6 @@ sys.excepthook = _one_line_errors
 
 def machine() -> dict:
   import jax
-
   from rocketqa_jax import matmul
   cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
               if line.startswith("model name")), platform.processor())

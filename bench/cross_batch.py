@@ -30,10 +30,8 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 
 def child(per_device: int, steps: int) -> dict:
   import runpy
-
   import jax
   import numpy as np
-
   from rocketqa_jax import sharding
   from rocketqa_jax.losses import sharded_contrastive_loss
   n = jax.device_count()

@@ -16,7 +16,6 @@ import runpy
 import sys
 
 import common
-
 from rocketqa_jax import cross_encoder as ce
 from rocketqa_jax import models
 from rocketqa_jax.data import squad

@@ -26,9 +26,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-import common
 import numpy as np
 
+import common
 import rocketqa_jax
 from rocketqa_jax import matmul, tokenization
 from rocketqa_jax.data import squad
@@ -71,7 +71,6 @@ def bench_ours(texts, max_length, batch_size, bucket_size, runs, precision, chun
 def bench_peer(texts, max_length, batch_size, runs, autocast: bool):
   import torch
   from sentence_transformers import SentenceTransformer
-
   from rocketqa_jax.hf_checkpoint import resolve_model_dir
   model = SentenceTransformer(str(resolve_model_dir("all-MiniLM-L6-v2")), device="cpu")
   model.max_seq_length = max_length

@@ -22,7 +22,6 @@ import time
 
 import common
 import numpy as np
-
 from rocketqa_jax import models, retrieval
 from rocketqa_jax.data.datasets import load_data
 from rocketqa_jax.workdir import INITIAL, Workdir

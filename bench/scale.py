@@ -41,9 +41,9 @@ import subprocess
 import sys
 import time
 
-import common
 import numpy as np
 
+import common
 from rocketqa_jax import host_memory
 
 REPO = pathlib.Path(__file__).resolve().parents[1]

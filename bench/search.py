@@ -21,15 +21,10 @@ import math
 import sys
 import time
 
-import common
 import numpy as np
 
-from rocketqa_jax.retrieval import (
-  ExactIndex,
-  ScannIndex,
-  recall_against_exact,
-  scann_params,
-)
+import common
+from rocketqa_jax.retrieval import ExactIndex, ScannIndex, recall_against_exact, scann_params
 
 
 def clustered(n: int, d: int = 384, clusters: int = 1000, seed: int = 0) -> np.ndarray:

@@ -37,7 +37,6 @@ def time_train_steps(config, steps: int):
   """The real train_de setup on SQuAD-mini's labeled questions: (seconds of the first, compiling
   step; seconds of each of `steps` later steps; the last step's metrics)."""
   import jax
-
   from rocketqa_jax import stages
   from rocketqa_jax.data.datasets import load_data
   with tempfile.TemporaryDirectory() as workdir:
@@ -55,10 +54,8 @@ def time_train_steps(config, steps: int):
 
 
 def child(steps: int, matmul_dtype: str) -> dict:
-  import runpy
-
   import jax
-
+  import runpy
   from rocketqa_jax import matmul
   config = runpy.run_path(str(REPO / "configs/squad_mini.py"))["get_config"]()
   config.model.matmul_dtype = matmul_dtype
@@ -82,7 +79,6 @@ def child_peer(steps: int, autocast: bool) -> dict:
   import numpy as np
   import torch
   from sentence_transformers import SentenceTransformer, losses
-
   from rocketqa_jax.data import squad
   from rocketqa_jax.hf_checkpoint import resolve_model_dir
   torch.set_num_threads(os.cpu_count())

@@ -17,9 +17,7 @@ from rocketqa_jax.errors import ConfigError
 from rocketqa_jax.losses import NEGATIVE_MODES
 from rocketqa_jax.pooling import POOLING_MODES
 from rocketqa_jax.retrieval import INDEXES, SCANN_MISSING, scann_available
-from rocketqa_jax.stages import (
-  NAMES as STAGES,  # RocketQA's steps, in order (stages.STAGES).
-)
+from rocketqa_jax.stages import NAMES as STAGES  # RocketQA's steps, in order (stages.STAGES).
 
 
 def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:

@@ -8,10 +8,10 @@ r * M + i, where M is the passages per device (RocketQA's r * 2B + i with one ne
 
 from __future__ import annotations
 
+
 import jax
 import jax.numpy as jnp
-from jax.sharding import Mesh
-from jax.sharding import PartitionSpec as P
+from jax.sharding import Mesh, PartitionSpec as P
 
 NEGATIVE_MODES = ("in_batch", "cross_batch")
 

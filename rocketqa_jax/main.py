@@ -15,16 +15,8 @@ from absl import app, flags
 from absl import logging as absl_logging
 from ml_collections import config_flags
 
-from rocketqa_jax import (
-  artifacts,
-  config_lib,
-  cpu_kernels,
-  distributed,
-  errors,
-  matmul,
-  pipeline,
-  usage,
-)
+from rocketqa_jax import (artifacts, config_lib, cpu_kernels, distributed, errors, matmul,
+                          pipeline, usage)
 from rocketqa_jax.data import datasets, lines
 from rocketqa_jax.host_memory import keep_freed_memory
 from rocketqa_jax.workdir import Workdir

@@ -20,28 +20,10 @@ from typing import Callable, Iterator
 import jax
 import numpy as np
 
-from rocketqa_jax import (
-  artifacts,
-  augmentation,
-  bm25,
-  cross_encoder,
-  denoising,
-  evaluation,
-  fusion,
-  metrics,
-  mining,
-  models,
-  pair_scoring,
-  plots,
-  sharding,
-)
+from rocketqa_jax import (artifacts, augmentation, bm25, cross_encoder, denoising, evaluation,
+                          fusion, metrics, mining, models, pair_scoring, plots, sharding)
 from rocketqa_jax.data.datasets import RetrievalData, load_data
-from rocketqa_jax.data.sampler import (
-  BatchSampler,
-  PairExample,
-  PairSampler,
-  TrainExample,
-)
+from rocketqa_jax.data.sampler import BatchSampler, PairExample, PairSampler, TrainExample
 from rocketqa_jax.data.types import Question
 from rocketqa_jax.dual_encoder import DualEncoder
 from rocketqa_jax.encoder import Encoder

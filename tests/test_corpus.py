@@ -74,7 +74,6 @@ def test_a_file_corpus_reads_its_lines_when_asked(tmp_path, squad_mini):
   file gzipped, read into memory; the process holds where lines are and the ids, not the
   text."""
   import gzip
-
   from rocketqa_jax.data import dpr, lines
   c = squad_mini.corpus
   quote = lambda s: '"' + s.replace('"', '""') + '"' if '"' in s or "\t" in s else s

@@ -4,12 +4,12 @@ jax.nn.dot_product_attention, nn.Dropout, jax.nn.gelu): same embeddings, same gr
 import jax
 import numpy as np
 import pytest
-from test_parity import GOLDEN, golden  # noqa: F401  (the fixture)
 
 import rocketqa_jax
 from rocketqa_jax import cpu_kernels
 from rocketqa_jax.bert import BertConfig, BertModel
 from rocketqa_jax.encoder import init_params
+from test_parity import GOLDEN, golden  # noqa: F401  (the fixture)
 
 
 def test_resolve():

@@ -104,7 +104,6 @@ def test_save_and_load_give_the_same_scores(tiny, tmp_path, pooling):
 
 def test_head_learning_rate_applies_to_the_classifier_only():
   import ml_collections
-
   from rocketqa_jax.trainer import make_optimizer
   cfg = ml_collections.ConfigDict(dict(learning_rate=1e-5, head_learning_rate=1e-2,
                                        warmup_fraction=0.0, weight_decay=0.0, clip_norm=1e9))

@@ -5,8 +5,8 @@ import json
 import runpy
 
 import pytest
-from conftest import REPO, run_python
 
+from conftest import REPO, run_python
 from rocketqa_jax import config_lib
 from rocketqa_jax.data import datasets
 
@@ -131,7 +131,6 @@ def test_tfds_question_sets_by_spec(tmp_path, squad_mini, monkeypatch):
   """natural_questions_open prepared in a TFDS data dir (from two small files the test writes,
   in place of the download), then read as eval and unlabeled questions of the dpr data set."""
   import unittest.mock
-
   import tensorflow_datasets as tfds
   splits = {"train": squad_mini.unlabeled[:5], "validation": squad_mini.labeled[:3]}
   files = {}

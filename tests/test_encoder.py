@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+
 from conftest import run_python
 
 SCRIPT = """
@@ -33,7 +34,6 @@ def test_short_inputs_pad_to_few_rows(minilm):
 def test_row_chunks_keep_every_row_in_place_across_devices():
   import jax
   import jax.numpy as jnp
-
   from rocketqa_jax import sharding
   from rocketqa_jax.encoder import in_row_chunks
   mesh = sharding.make_mesh()

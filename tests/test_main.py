@@ -3,7 +3,6 @@
 import json
 
 from conftest import run_python
-
 from rocketqa_jax import matmul
 
 

@@ -5,8 +5,8 @@ import json
 
 import numpy as np
 import pytest
-from conftest import run_python
 
+from conftest import run_python
 from rocketqa_jax import errors
 from rocketqa_jax.artifacts import CorruptArtifactError
 from rocketqa_jax.mining import Candidates, read_candidates

@@ -12,8 +12,8 @@ import time
 
 import numpy as np
 import safetensors.numpy
-from conftest import run_python
 
+from conftest import run_python
 from rocketqa_jax import distributed, errors, pair_scoring
 from rocketqa_jax.faults import ENV as KILL_AFTER
 from rocketqa_jax.mining import read_candidates

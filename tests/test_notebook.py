@@ -3,8 +3,9 @@
 import json
 
 import nbformat
-from conftest import REPO
 from nbclient import NotebookClient
+
+from conftest import REPO
 
 
 def test_colab_notebook_runs_on_the_tiny_config(tmp_path):

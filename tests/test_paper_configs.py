@@ -6,8 +6,8 @@ import re
 import runpy
 
 import pytest
-from conftest import REPO
 
+from conftest import REPO
 from rocketqa_jax import config_lib
 
 

@@ -4,7 +4,6 @@ import json
 import signal
 
 from conftest import run_python
-
 from rocketqa_jax.cross_encoder import load_cross_encoder
 from rocketqa_jax.faults import ENV as KILL_AFTER
 

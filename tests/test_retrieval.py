@@ -2,14 +2,8 @@ import numpy as np
 import pytest
 
 from rocketqa_jax import retrieval
-from rocketqa_jax.retrieval import (
-  ExactIndex,
-  ScannIndex,
-  exact_search,
-  recall_against_exact,
-  scann_available,
-  scann_params,
-)
+from rocketqa_jax.retrieval import (ExactIndex, ScannIndex, exact_search, recall_against_exact,
+                                    scann_available, scann_params)
 
 # ScaNN is optional (`pip install 'rocketqa_jax[scann]'`): exact search needs nothing else.
 needs_scann = pytest.mark.skipif(not scann_available(), reason="ScaNN is not installed")
@@ -131,7 +125,6 @@ def test_without_scann_exact_search_works_and_scann_says_how_to_install(monkeypa
   import runpy
 
   from conftest import REPO
-
   from rocketqa_jax import config_lib
   monkeypatch.setattr(retrieval, "scann_available", lambda: False)
   monkeypatch.setattr(config_lib, "scann_available", lambda: False)

@@ -9,16 +9,16 @@ import jax
 import ml_collections
 import numpy as np
 import safetensors.numpy
-from conftest import run_python
 
 import rocketqa_jax
+from conftest import run_python
 from rocketqa_jax import sharding
 from rocketqa_jax.bert import BertConfig, BertModel
 from rocketqa_jax.data.sampler import BatchSampler, TrainExample
 from rocketqa_jax.dual_encoder import DualEncoder
 from rocketqa_jax.encoder import init_params
-from rocketqa_jax.faults import ENV as KILL_AFTER
 from rocketqa_jax.tokenization import Batch
+from rocketqa_jax.faults import ENV as KILL_AFTER
 from rocketqa_jax.trainer import Trainer
 
 TINY = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,

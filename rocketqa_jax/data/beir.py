@@ -12,9 +12,9 @@ import os
 import pathlib
 from typing import Iterator
 
-from rocketqa_jax.data.corpus import Corpus
 from rocketqa_jax.data.lines import LineStats, iter_records, json_object
 from rocketqa_jax.data.msmarco import Qrels, join_qrels
+from rocketqa_jax.data.corpus import Corpus
 from rocketqa_jax.data.types import Question
 
 QRELS_HEADER = "query-id\tcorpus-id\tscore"

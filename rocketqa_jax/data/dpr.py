@@ -14,8 +14,8 @@ import logging
 import os
 from typing import Iterator
 
-from rocketqa_jax.data.corpus import Corpus
 from rocketqa_jax.data.lines import LineStats, csv_columns, iter_records, open_text
+from rocketqa_jax.data.corpus import Corpus
 from rocketqa_jax.data.types import Question
 
 log = logging.getLogger(__name__)

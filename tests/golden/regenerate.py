@@ -15,10 +15,9 @@ HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE.parents[1]))
 
-from torch_reference import reference_embeddings  # noqa: E402
-
 from rocketqa_jax.data import squad  # noqa: E402
 from rocketqa_jax.hf_checkpoint import resolve_model_dir  # noqa: E402
+from torch_reference import reference_embeddings  # noqa: E402
 
 
 def golden_selection(data: squad.SquadMini, n_passages: int = 24, n_questions: int = 24):
