@@ -337,36 +337,39 @@ def evaluate(config, workdir: Workdir) -> dict:
   models_to_eval.update({s: workdir.towers(s) for s in DUAL_ENCODERS if workdir.is_complete(s)})
   retrievers = {r.strip() for r in e.retrievers.split(",")}
   metric_args = dict(ks=tuple(e.ks), mrr_k=e.mrr_k, answer_ks=tuple(e.answer_ks))
-  results, ranking = {}, {}
+  results, rankings = {}, {}
   for name, towers in models_to_eval.items():
     query_encoder, passage_encoder = models.load_encoders(config, towers)
     results[name] = evaluation.evaluate_retriever(
         query_encoder, passage_encoder, data.corpus, questions,
         corpus_dir=workdir.embeddings(name), run=_writer(workdir.eval_run(name)),
         run_name=name, use_titles=config.data.use_titles, index=e.index,
-        shard_size=e.shard_size, ranking=ranking, **metric_args)
+        shard_size=e.shard_size, ranking=rankings.setdefault(name, {}), **metric_args)
     results[name]["model"] = str(towers[1]) if towers else config.model.checkpoint
   newest = name  # The last dual encoder (models_to_eval is in pipeline order): the hybrid's.
   if retrievers & {"bm25", "hybrid"}:
-    texts = [q.text for q in questions]
     started = time.perf_counter()
     index = bm25.BM25.build(data.corpus.texts, data.corpus.titles if config.data.use_titles
                             else None)
-    sparse = index.search(texts, ranking["rows"].shape[1])
+    sparse = index.search([q.text for q in questions], rankings[newest]["rows"].shape[1])
     seconds = time.perf_counter() - started
     if "bm25" in retrievers:
       results["bm25"] = dict(evaluation.ranking_metrics(sparse[0], data.corpus, questions,
                                                         **metric_args),
                              model="BM25 (bm25s)", questions=len(questions),
                              passages=len(data.corpus), seconds=round(seconds, 2))
-    if "hybrid" in retrievers:
-      dense = (ranking["rows"], ranking["scores"])
+    # The newest dual encoder's hybrid, and the zero-shot model's: what training adds to it.
+    hybrids = {"hybrid": newest, "hybrid_initial": INITIAL} if "hybrid" in retrievers else {}
+    for row, model in hybrids.items():
+      if row == "hybrid_initial" and newest == INITIAL:
+        continue
+      dense = (rankings[model]["rows"], rankings[model]["scores"])
       fused = (fusion.interpolate(dense, sparse, e.hybrid_weight, dense[0].shape[1])
                if e.hybrid_fusion == "interpolate"
                else fusion.reciprocal_rank(dense[0], sparse[0], dense[0].shape[1]))
-      results["hybrid"] = dict(
+      results[row] = dict(
           evaluation.ranking_metrics(fused[0], data.corpus, questions, **metric_args),
-          model=f"{newest} + BM25 ({e.hybrid_fusion}, BM25 weight {e.hybrid_weight})",
+          model=f"{model} + BM25 ({e.hybrid_fusion}, BM25 weight {e.hybrid_weight})",
           questions=len(questions), passages=len(data.corpus))
   if jax.process_index() == 0:
     for name, result in results.items():

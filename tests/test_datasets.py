@@ -84,7 +84,7 @@ def test_answer_only_eval_on_dpr_files(tmp_path, squad_mini):
                        "--config.stages=train_de0,eval", "--config.train.steps=2"])
   assert result.returncode == 0, result.stderr[-3000:]
   metrics = json.loads((tmp_path / "work" / "eval" / "metrics.json").read_text())
-  assert set(metrics) == {"initial", "train_de0", "bm25", "hybrid"}
+  assert set(metrics) == {"initial", "train_de0", "bm25", "hybrid", "hybrid_initial"}
   for m in metrics.values():
     assert m["questions"] == 64 and m["passages"] == 300 and "mrr@10" not in m
     assert 0 <= m["answer@1"] <= m["answer@5"] <= m["answer@20"] <= 1
@@ -122,7 +122,7 @@ def test_beir_by_name_trains_and_evaluates(tmp_path, squad_mini):
                        "--config.stages=train_de0,eval", "--config.train.steps=2"])
   assert result.returncode == 0, result.stderr[-3000:]
   metrics = json.loads((tmp_path / "work" / "eval" / "metrics.json").read_text())
-  assert set(metrics) == {"initial", "train_de0", "bm25", "hybrid"}
+  assert set(metrics) == {"initial", "train_de0", "bm25", "hybrid", "hybrid_initial"}
   assert all(m["questions"] == 48 and m["passages"] == 300 and 0 <= m["mrr@10"] <= 1
              for m in metrics.values())
 

@@ -28,5 +28,5 @@ def test_colab_notebook_runs_on_the_tiny_config(tmp_path):
   images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
   assert len(images) == 2  # Training curves and the ablation bars.
   results = json.loads((workdir / "eval" / "metrics.json").read_text())
-  assert set(results) == {"initial", "train_de0", "bm25", "hybrid"}
+  assert set(results) == {"initial", "train_de0", "bm25", "hybrid", "hybrid_initial"}
   assert (workdir / "train_de0" / "tensorboard").is_dir()

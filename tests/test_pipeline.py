@@ -48,7 +48,8 @@ def test_pipeline_killed_mid_stage_resumes_and_finishes(tmp_path, squad_mini):
   assert len(pseudo) == augment["pseudo_labeled"]
   assert all(r["score"] > 0.3 and r["positive"] not in r["negatives"] for r in pseudo)
   results = json.loads((tmp_path / "eval" / "metrics.json").read_text())
-  assert set(results) == {"initial", "train_de0", "train_de1", "train_de2", "bm25", "hybrid"}
+  assert set(results) == {"initial", "train_de0", "train_de1", "train_de2", "bm25", "hybrid",
+                          "hybrid_initial"}
   # BM25 on the first 32 eval questions (Super Bowl 50's, where BM25 is weak: 0.83 on all).
   assert abs(results["bm25"]["mrr@10"] - 0.3722) < 1e-3
   assert results["hybrid"]["model"].startswith("train_de2 + BM25 (interpolate")
