@@ -14,9 +14,11 @@ import logging
 import os
 from typing import Sequence
 
+import bm25s
 import numpy as np
 
-log = logging.getLogger(__name__)
+# bm25s sets its logger to DEBUG when imported; its index-building steps are not news to a user.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 
 class BM25:
@@ -28,7 +30,6 @@ class BM25:
   @classmethod
   def build(cls, texts: Sequence[str], titles: Sequence[str] | None = None, *,
             k1: float = 1.5, b: float = 0.75) -> BM25:
-    import bm25s
     documents = [f"{title} {text}" for title, text in zip(titles, texts)] if titles else list(texts)
     retriever = bm25s.BM25(k1=k1, b=b, method="lucene")
     retriever.index(bm25s.tokenize(documents, stopwords="en", show_progress=False),
@@ -38,7 +39,6 @@ class BM25:
   def search(self, questions: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
     """(rows [n, k] int64, scores [n, k] float32), best first; -1 / -inf pad when a question
     matches fewer than k passages (no word in common)."""
-    import bm25s
     k = min(k, self.size)
     tokens = bm25s.tokenize(list(questions), stopwords="en", show_progress=False)
     rows, scores = self.retriever.retrieve(tokens, k=k, show_progress=False)
@@ -56,5 +56,4 @@ class BM25:
 
   @classmethod
   def load(cls, directory: str | os.PathLike) -> BM25:
-    import bm25s
     return cls(bm25s.BM25.load(os.fspath(directory), show_progress=False))
