@@ -14,11 +14,16 @@ import logging
 import os
 from typing import Sequence
 
-import bm25s
 import numpy as np
 
-# bm25s sets its logger to DEBUG when imported; its index-building steps are not news to a user.
-logging.getLogger("bm25s").setLevel(logging.WARNING)
+
+def _bm25s():
+  """bm25s, imported when first used: importing it touches JAX's backend, which must wait for
+  jax.distributed.initialize in a multi-process run. It sets its logger to DEBUG on import;
+  its index-building steps are not news to a user."""
+  import bm25s
+  logging.getLogger("bm25s").setLevel(logging.WARNING)
+  return bm25s
 
 
 class BM25:
@@ -30,6 +35,7 @@ class BM25:
   @classmethod
   def build(cls, texts: Sequence[str], titles: Sequence[str] | None = None, *,
             k1: float = 1.5, b: float = 0.75) -> BM25:
+    bm25s = _bm25s()
     documents = [f"{title} {text}" for title, text in zip(titles, texts)] if titles else list(texts)
     retriever = bm25s.BM25(k1=k1, b=b, method="lucene")
     retriever.index(bm25s.tokenize(documents, stopwords="en", show_progress=False),
@@ -40,7 +46,7 @@ class BM25:
     """(rows [n, k] int64, scores [n, k] float32), best first; -1 / -inf pad when a question
     matches fewer than k passages (no word in common)."""
     k = min(k, self.size)
-    tokens = bm25s.tokenize(list(questions), stopwords="en", show_progress=False)
+    tokens = _bm25s().tokenize(list(questions), stopwords="en", show_progress=False)
     rows, scores = self.retriever.retrieve(tokens, k=k, show_progress=False)
     rows, scores = rows.astype(np.int64), scores.astype(np.float32)
     unmatched = scores <= 0  # bm25s fills with arbitrary rows at score 0.
@@ -56,4 +62,4 @@ class BM25:
 
   @classmethod
   def load(cls, directory: str | os.PathLike) -> BM25:
-    return cls(bm25s.BM25.load(os.fspath(directory), show_progress=False))
+    return cls(_bm25s().BM25.load(os.fspath(directory), show_progress=False))
