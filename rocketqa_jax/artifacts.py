@@ -36,9 +36,9 @@ from rocketqa_jax.errors import UserError
 PathLike = str | os.PathLike
 
 
-
 class CorruptArtifactError(UserError):
   """A file we wrote that does not read back."""
+
 
 def path(p: PathLike) -> epath.Path:
   """`p` as an epath: `gs://...` stays remote, a local path is made absolute (orbax wants that)."""

@@ -57,13 +57,13 @@ class Checkpoints:
         break
       except Exception as e:  # orbax and TensorStore raise many kinds for a damaged file.
         where = f"{self.manager.directory}/{step}"
+        why = f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
         if i + 1 == len(steps):
           raise CorruptCheckpointError(
-              f"{where}: cannot be read ({type(e).__name__}: {str(e).splitlines()[0][:200]}) "
-              "and no older checkpoint is kept. Remove the folder to start the stage over."
-              ) from e
-        log.warning("checkpoint %s cannot be read (%s: %s); resuming from step %d instead",
-                    where, type(e).__name__, str(e).splitlines()[0][:200], steps[i + 1])
+              f"{where}: cannot be read ({why}) and no older checkpoint is kept. Remove the "
+              "folder to start the stage over.") from e
+        log.warning("checkpoint %s cannot be read (%s); resuming from step %d instead", where,
+                    why, steps[i + 1])
         self.manager.delete(step)  # Its step is saved again when training passes it.
     if restored.data != data_signature:
       raise ValueError(

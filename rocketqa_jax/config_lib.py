@@ -13,7 +13,7 @@ from rocketqa_jax import cpu_kernels
 from rocketqa_jax.cross_encoder import LOSSES
 from rocketqa_jax.data import datasets, squad
 from rocketqa_jax.encoder import DTYPES
-from rocketqa_jax.errors import ConfigError
+from rocketqa_jax.errors import EXIT_CODE, ConfigError
 from rocketqa_jax.losses import NEGATIVE_MODES
 from rocketqa_jax.pooling import POOLING_MODES
 from rocketqa_jax.retrieval import INDEXES, SCANN_MISSING, scann_available
@@ -150,4 +150,4 @@ def parse_flags(argv: list[str]) -> list[str]:
 
 def _fatal(message: str) -> None:
   print(f"error: {message}", file=sys.stderr)
-  sys.exit(2)
+  sys.exit(EXIT_CODE)

@@ -195,17 +195,13 @@ class Encoder(BatchedModel):
 
   def encode_queries(self, queries: Sequence[str], *, progress: bool = False) -> np.ndarray:
     """[len(queries), dim] float32."""
-    if not len(_texts(queries, "queries")):
-      return np.empty((0, self.dim), np.float32)
-    return self.encode_tokens(self.tokenizer.tokenize_queries(queries),
+    return self.encode_tokens(self.tokenizer.tokenize_queries(_texts(queries, "queries")),
                               self.tokenizer.query_max_length, progress, "queries")
 
   def encode_passages(self, texts: Sequence[str], titles: Sequence[str] | None = None, *,
                       progress: bool = False) -> np.ndarray:
     """[len(texts), dim] float32; with titles, each passage is the pair (title, text)."""
-    if not len(_texts(texts, "texts")):
-      return np.empty((0, self.dim), np.float32)
-    return self.encode_tokens(self.tokenizer.tokenize_passages(texts, titles),
+    return self.encode_tokens(self.tokenizer.tokenize_passages(_texts(texts, "texts"), titles),
                               self.tokenizer.passage_max_length, progress, "passages")
 
 
