@@ -20,8 +20,8 @@ keep_freed_memory()
 
 def _one_line_errors(kind, error, traceback):
   """What a user can fix in one line, as main and search do (errors.py); bugs in full."""
-  text = errors.message(error)
-  if text is None or errors.verbose():
+  text = errors.short_message(error)
+  if text is None:
     sys.__excepthook__(kind, error, traceback)
   else:
     print(f"error: {text}\n({errors.VERBOSE_ENV}=1 shows where in the code)", file=sys.stderr)

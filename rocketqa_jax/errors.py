@@ -77,26 +77,32 @@ class _OneLine(logging.Filter):
 def quiet_library_errors() -> None:
   """Unless verbose: other libraries' error logs in one line each (orbax logs every failed
   write thread with its traceback: 800 lines for a full disk, whose cause is then said once by
-  us), and no traceback for the asyncio loops found closed after it (where they reach
-  sys.excepthook; TensorStore's C++ callbacks print theirs directly)."""
+  us), and no traceback for the asyncio loops TensorStore's callbacks find closed after it
+  (they reach sys.unraisablehook: up to 130 of them, above our line)."""
   if verbose():
     return
   for handler in logging.getLogger().handlers:
     handler.addFilter(_OneLine())
-  hook = sys.excepthook
+  hook = sys.unraisablehook
 
-  def excepthook(kind, error, traceback):
+  def unraisablehook(unraisable):
+    error = unraisable.exc_value
     if not (isinstance(error, RuntimeError) and str(error) == "Event loop is closed"):
-      hook(kind, error, traceback)
+      hook(unraisable)
 
-  sys.excepthook = excepthook
+  sys.unraisablehook = unraisablehook
+
+
+def short_message(error: BaseException) -> str | None:
+  """`message(error)`, unless --verbose asks for the traceback instead."""
+  return None if verbose() else message(error)
 
 
 def exit_for(error: BaseException) -> None:
   """Prints `error`'s short message and exits 2 when a user can fix it (and --verbose is off);
   returns otherwise, for the caller to re-raise."""
-  text = message(error)
-  if text is None or verbose():
+  text = short_message(error)
+  if text is None:
     return
   print(f"error: {text}\n(--verbose or {VERBOSE_ENV}=1 shows where in the code)",
         file=sys.stderr, flush=True)

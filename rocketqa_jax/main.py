@@ -46,8 +46,8 @@ def main(argv):
       distributed.fail(str(e.code), e.code if isinstance(e.code, int) else 1)
     raise
   except BaseException as e:
-    short = errors.message(e)
-    if short is not None and not errors.verbose():  # One line, not a traceback (errors.py).
+    short = errors.short_message(e)
+    if short is not None:  # One line, not a traceback (errors.py).
       distributed.fail(f"error: {short}", errors.EXIT_CODE)
       errors.exit_for(e)
     distributed.fail(traceback.format_exc() + f"{type(e).__name__}: {e}")
