@@ -71,7 +71,7 @@ def matmul_peak_gflops(dtype: str = "float32", n: int = 2048, runs: int = 5) -> 
 
 
 def print_table(rows: list[dict], columns: list[str]) -> None:
-  fmt = lambda v: f"{v:,.3f}" if isinstance(v, float) else str(v)
+  fmt = lambda v: f"{v:,.4f}" if isinstance(v, float) else str(v)
   widths = [max(len(c), *(len(fmt(r.get(c, ""))) for r in rows)) for c in columns]
   print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
   for r in rows:
@@ -84,3 +84,21 @@ def write_json(name: str, payload: dict, out: str | None = None) -> pathlib.Path
   path.write_text(json.dumps(payload, indent=2) + "\n")
   print(f"wrote {path}")
   return path
+
+
+def dev_workdir(path: str):
+  """(Workdir, its config, its data, its eval questions) of a pipeline workdir on a tuning
+  split; exits on one built on SQuAD-mini's eval questions (tuning there is tuning on the test)."""
+  import ml_collections
+
+  from rocketqa_jax import artifacts
+  from rocketqa_jax.data.datasets import load_data
+  from rocketqa_jax.workdir import Workdir
+  workdir = Workdir(path)
+  config = ml_collections.ConfigDict(artifacts.read_json(workdir.config))
+  if config.data.name == "squad_mini" and config.data.split != "dev":
+    sys.exit(f"{workdir}: data.split={config.data.split!r}; tune on a dev workdir "
+             "(configs/squad_mini.py:dev), never on the eval questions")
+  data = load_data(config.data)
+  e = config.eval
+  return workdir, config, data, data.eval[:e.max_questions] if e.max_questions else data.eval

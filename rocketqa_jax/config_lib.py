@@ -9,7 +9,7 @@ import sys
 import ml_collections
 from absl import flags
 
-from rocketqa_jax import cpu_kernels
+from rocketqa_jax import cpu_kernels, evaluation
 from rocketqa_jax.cross_encoder import LOSSES
 from rocketqa_jax.data import datasets, squad
 from rocketqa_jax.encoder import DTYPES
@@ -54,11 +54,20 @@ def validate(config) -> None:
   check("ce.pooling", config.ce.pooling, POOLING_MODES)
   check("train.init", config.train.init, ("checkpoint", "previous"))
   check("eval.index", config.eval.index, INDEXES)
-  for retriever in filter(None, (r.strip() for r in config.eval.retrievers.split(","))):
-    check("eval.retrievers", retriever, ("dense", "bm25", "hybrid"))
+  for retriever in evaluation.retriever_names(config.eval.retrievers):
+    check("eval.retrievers", retriever, evaluation.RETRIEVERS)
   check("eval.hybrid_fusion", config.eval.hybrid_fusion, ("interpolate", "rrf"))
-  if not 0 <= config.eval.hybrid_weight <= 1:
-    raise ConfigError(f"config.eval.hybrid_weight={config.eval.hybrid_weight}: must be in [0, 1]")
+  for retriever in evaluation.retriever_names(config.eval.rerank):
+    if retriever not in evaluation.retriever_names(config.eval.retrievers):
+      raise ConfigError(f"config.eval.rerank={config.eval.rerank!r}: {retriever!r} is not in "
+                        f"config.eval.retrievers={config.eval.retrievers!r}")
+  for name in ("eval.hybrid_weight", "eval.rerank_weight", "bm25.b"):
+    section, field = name.split(".")
+    if not 0 <= config[section][field] <= 1:
+      raise ConfigError(f"config.{name}={config[section][field]}: must be in [0, 1]")
+  if config.bm25.stemmer:
+    import Stemmer
+    check("bm25.stemmer", config.bm25.stemmer, ("", *Stemmer.algorithms()))
   check("mine.index", config.mine.index, INDEXES)
   for name in ("mine.index", "eval.index"):
     if config[name.split(".")[0]].index == "scann" and not scann_available():
@@ -86,14 +95,14 @@ def validate(config) -> None:
   if config.mesh.data == 0 or config.mesh.data < -1:
     raise ConfigError(f"config.mesh.data={config.mesh.data}: a device count, or -1 for all")
   for name in ("train.learning_rate", "ce.learning_rate", "train.score_scale", "train.clip_norm",
-               "ce.clip_norm"):
+               "ce.clip_norm", "bm25.k1"):
     section, field = name.split(".")
     if not config[section][field] > 0:  # Also NaN.
       raise ConfigError(f"config.{name}={config[section][field]}: must be positive")
   for name in ("train.hard_negatives", "train.de0_random_negatives", "augment.max_questions",
                "eval.max_questions", "ce.head_learning_rate",  # head: 0 = the body's rate.
                "train.weight_decay", "ce.weight_decay", "train.de0_epochs", "train.steps",
-               "ce.steps", "train.epochs", "ce.epochs"):
+               "ce.steps", "train.epochs", "ce.epochs", "eval.rerank_depth"):
     section, field = name.split(".")
     if config[section][field] < 0:
       raise ConfigError(f"config.{name}={config[section][field]}: must be >= 0")

@@ -101,12 +101,13 @@ def loss_fn(params, batch: dict, rng, *, model: CrossEncoder, group_size: int,
 
 
 class CrossEncoderScorer(BatchedModel):
-  """Relevance probabilities of (question, passage) pairs, batched like the encoders."""
+  """Relevance of (question, passage) pairs, batched like the encoders: probabilities (what
+  the denoising and labeling thresholds read) or logits (what reranking fuses)."""
 
   def __init__(self, model: CrossEncoder, params, tokenizer: Tokenizer, *, max_length: int = 160,
                batch_size: int = 64):
     self.model, self.max_length = model, max_length
-    apply = lambda params, tokens: jax.nn.sigmoid(logits(model, params, tokens))
+    apply = lambda params, tokens: logits(model, params, tokens)
     super().__init__(apply, params, tokenizer, batch_size)
 
   def fingerprint(self) -> str:
@@ -114,13 +115,25 @@ class CrossEncoderScorer(BatchedModel):
     return super().fingerprint(self.model.config.to_hf(), self.model.pooling, self.max_length)
 
   def score(self, questions: Sequence[str], texts: Sequence[str],
-            titles: Sequence[str] | None = None, *, progress=False) -> np.ndarray:
-    """[len(texts)] float32 in (0, 1); `progress` as BatchedModel.apply_tokens's. For many
-    pairs (a stage's), pair_scoring.score_pairs scores in chunks over every process."""
+            titles: Sequence[str] | None = None, *, progress=False,
+            probabilities: bool = True) -> np.ndarray:
+    """[len(texts)] float32: probabilities in (0, 1), or the head's logits (probabilities
+    saturate at 1 in float32 where logits still order); `progress` as
+    BatchedModel.apply_tokens's. For many pairs (a stage's), pair_scoring.score_pairs scores
+    in chunks over every process."""
     pairs = self.tokenizer.tokenize_pairs(questions, texts, titles, self.max_length)
     if not pairs:
       return np.empty((0,), np.float32)
-    return self.apply_tokens(pairs, self.max_length, progress, "pairs")
+    out = self.apply_tokens(pairs, self.max_length, progress, "pairs")
+    return np.asarray(jax.nn.sigmoid(out)) if probabilities else out
+
+  def rerank(self, question: str, texts: Sequence[str], k: int | None = None,
+             titles: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(positions in `texts`, logits), by M_C's relevance to `question`, best first; the top
+    `k` (all by default). For a first stage's candidates: reranking.rerank fuses both."""
+    scores = self.score([question] * len(texts), texts, titles, probabilities=False)
+    order = np.argsort(-scores, kind="stable")[:k]
+    return order, scores[order]
 
 
 def save_cross_encoder(directory: artifacts.PathLike, model: CrossEncoder, params: dict,

@@ -15,6 +15,13 @@ from rocketqa_jax.data.types import Question
 from rocketqa_jax.encoder import Encoder
 from rocketqa_jax.retrieval import build_index, recall_against_exact, search_divided
 
+RETRIEVERS = ("dense", "bm25", "hybrid")  # config.eval.retrievers and eval.rerank name these.
+
+
+def retriever_names(text: str) -> list[str]:
+  """"dense, hybrid" -> ["dense", "hybrid"] (config.eval.retrievers, eval.rerank)."""
+  return [name.strip() for name in text.split(",") if name.strip()]
+
 
 def evaluate_retriever(query_encoder: Encoder, passage_encoder: Encoder, corpus: Corpus,
                        questions: Sequence[Question], *, corpus_dir: PathLike,
@@ -91,11 +98,32 @@ def write_trec_run(path, query_ids, ranked, scores, run_name: str) -> None:
   artifacts.write_text(path, "".join(lines))
 
 
+def read_trec_run(path, questions: Sequence[Question], corpus: Corpus, k: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+  """A TREC run (write_trec_run's) as (rows, scores) [questions, k] in `questions`' order,
+  -1 / -inf where a question has fewer than k lines."""
+  by_question: dict[str, list[tuple[int, float]]] = {}
+  for line in artifacts.path(path).read_text().splitlines():
+    qid, _, pid, _, score, _ = line.split()
+    by_question.setdefault(qid, []).append((corpus.index[pid], float(score)))
+  rows = np.full((len(questions), k), -1, np.int64)
+  scores = np.full((len(questions), k), -np.inf, np.float32)
+  for i, q in enumerate(questions):
+    ranked = by_question.get(q.id, [])[:k]
+    rows[i, :len(ranked)] = [r for r, _ in ranked]
+    scores[i, :len(ranked)] = [s for _, s in ranked]
+  return rows, scores
+
+
 def format_table(results: dict[str, dict]) -> str:
-  """One row per model: name and every float metric."""
+  """One line per row (a model, BM25, a hybrid, ...): its name, every float metric, and the
+  seconds it cost where the rows say."""
   names = [k for k, v in next(iter(results.values())).items()
-           if isinstance(v, float) and not k.endswith("_per_s")]
-  lines = ["| model | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
-  for model, r in results.items():
-    lines.append(f"| {model} | " + " | ".join(f"{r[n]:.4f}" for n in names) + " |")
+           if isinstance(v, float) and not k.endswith("_per_s") and k != "seconds"]
+  timed = all("seconds" in r for r in results.values())
+  lines = ["| row | " + " | ".join(names) + (" | seconds |" if timed else " |"),
+           "|---" * (len(names) + 1 + timed) + "|"]
+  for row, r in results.items():
+    lines.append(f"| {row} | " + " | ".join(f"{r[n]:.4f}" for n in names)
+                 + (f" | {r['seconds']:.1f} |" if timed else " |"))
   return "\n".join(lines)

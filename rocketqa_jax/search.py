@@ -1,13 +1,16 @@
-"""Searches a workdir's corpus with one of its dual encoders.
+"""Searches a workdir's corpus with one of its dual encoders, BM25 or their hybrid, optionally
+reranked by its cross-encoder M_C: the systems of the eval table.
 
   python -m rocketqa_jax.search --workdir=workdirs/squad_mini "who founded the university?"
+  python -m rocketqa_jax.search --workdir=W --retriever=hybrid --rerank=5 "who founded it?"
   python -m rocketqa_jax.search --workdir=W                      # questions typed on stdin
   python -m rocketqa_jax.search --workdir=W --questions=q.tsv --run=run.trec   # batch mode
 
 The model is the workdir's latest trained dual encoder (train_de2, else de1, else de0, else the
 configured checkpoint: "initial"), or --model. The config is the one the pipeline saved in the
-workdir (config.json); the corpus embeddings are the ones mining and eval wrote (encoded now if
-missing). Batch mode reads `id<TAB>question` lines (or a DPR QA .csv) and writes a TREC run.
+workdir (config.json): its BM25 settings, hybrid weight and M_C weight are eval's; the corpus
+embeddings and BM25 index are the ones mining and eval wrote (built now if missing). Batch mode
+reads `id<TAB>question` lines (or a DPR QA .csv) and writes a TREC run.
 """
 
 from __future__ import annotations
@@ -18,7 +21,10 @@ import textwrap
 import ml_collections
 from absl import app, flags
 
-from rocketqa_jax import artifacts, errors, evaluation, models, retrieval, stages
+import numpy as np
+
+from rocketqa_jax import (artifacts, bm25, errors, evaluation, fusion, models, reranking,
+                          retrieval, stages)
 from rocketqa_jax.corpus_encoding import corpus_embeddings
 from rocketqa_jax.data.datasets import load_data, read_questions
 from rocketqa_jax.errors import UserError
@@ -32,20 +38,35 @@ _MODEL = flags.DEFINE_string("model", "", f"{' | '.join(reversed(MODELS))}; "
                              "default: the latest trained.")
 _K = flags.DEFINE_integer("k", 5, "Passages per question.")
 _INDEX = flags.DEFINE_enum("index", "exact", retrieval.INDEXES, "Exact search or ScaNN.")
+_RETRIEVER = flags.DEFINE_enum("retriever", "dense", evaluation.RETRIEVERS,
+                               "The dual encoder, BM25, or both fused (eval's hybrid).")
+_RERANK = flags.DEFINE_integer("rerank", 0, "M_C reranks this many of the retriever's top "
+                               "passages (0: none); eval's weight.")
 _QUESTIONS = flags.DEFINE_string("questions", "", "Batch mode: a file of questions.")
 _RUN = flags.DEFINE_string("run", "", "Batch mode: the TREC run file to write.")
 flags.mark_flag_as_required("workdir")
 
 
 class Searcher:
-  """A workdir's query encoder and corpus index, ready for questions."""
+  """A workdir's retriever (its dual encoder's query encoder and corpus index, BM25, or both)
+  and, with `rerank`, its cross-encoder, ready for questions."""
 
-  def __init__(self, workdir: artifacts.PathLike, model: str = "", index: str = "exact"):
+  def __init__(self, workdir: artifacts.PathLike, model: str = "", index: str = "exact",
+               retriever: str = "dense", rerank: int = 0):
     workdir = Workdir(workdir)
     if not workdir.config.exists():
       raise UserError(f"{workdir.config} is missing: is {workdir} a pipeline workdir (one "
                       "where python -m rocketqa_jax.main has finished a stage)?")
     self.config = config = ml_collections.ConfigDict(artifacts.read_json(workdir.config))
+    if retriever not in evaluation.RETRIEVERS:
+      raise UserError(f"retriever={retriever!r}: expected one of {list(evaluation.RETRIEVERS)}")
+    if rerank < 0:
+      raise UserError(f"rerank={rerank}: expected 0 (none) or a number of passages")
+    if (retriever != "dense" or rerank) and "bm25" not in config:
+      raise UserError(f"{workdir.config} predates BM25 and reranking: run its eval again "
+                      f"(python -m rocketqa_jax.main ... --workdir={workdir} --config.stages=eval)")
+    self.retriever, self.rerank = retriever, rerank
+    self.corpus = load_data(config.data).corpus
     trained = [m for m in MODELS[:-1] if workdir.is_complete(m)]
     self.model = model or (trained + [INITIAL])[0]
     if self.model not in MODELS:
@@ -53,22 +74,50 @@ class Searcher:
     if self.model != INITIAL and self.model not in trained:
       raise UserError(f"{workdir.stage(self.model)} has no trained towers: stage "
                       f"{self.model} has not finished (trained here: {trained or 'none'})")
-    towers = workdir.towers(self.model) if self.model != INITIAL else None
-    self.query_encoder, passage_encoder = models.load_encoders(config, towers)
-    self.corpus = load_data(config.data).corpus
-    embeddings, self.rows = corpus_embeddings(
-        passage_encoder, self.corpus, workdir.embeddings(self.model),
-        use_titles=config.data.use_titles, shard_size=config.eval.shard_size, every_shard=True)
-    self.index = retrieval.build_index(index, embeddings)
+    if retriever != "bm25":
+      towers = workdir.towers(self.model) if self.model != INITIAL else None
+      self.query_encoder, passage_encoder = models.load_encoders(config, towers)
+      embeddings, self.rows = corpus_embeddings(
+          passage_encoder, self.corpus, workdir.embeddings(self.model),
+          use_titles=config.data.use_titles, shard_size=config.eval.shard_size,
+          every_shard=True)
+      self.index = retrieval.build_index(index, embeddings)
+    if retriever != "dense":
+      self.bm25 = bm25.for_corpus(self.corpus, workdir.bm25, use_titles=config.data.use_titles,
+                                  **config.bm25)
+    if rerank:
+      if not workdir.is_complete("train_ce"):
+        raise UserError(f"--rerank={rerank} needs M_C: stage train_ce of {workdir} has not "
+                        "finished")
+      self.scorer = models.load_scorer(config, workdir.cross_encoder)
+    self.name = (self.model if retriever == "dense" else "bm25" if retriever == "bm25"
+                 else f"hybrid_{self.model}") + (f"_reranked{rerank}" if rerank else "")
 
-  def search(self, questions: list[str], k: int):
-    """(passage ids [n, k] as lists, scores [n, k])."""
+  def search(self, questions: list[str], k: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per question, the top k passage ids, best first (fewer where BM25 alone matches fewer
+    passages), and their scores."""
     if not 1 <= k <= len(self.corpus):
       raise UserError(f"k={k}: expected 1 to the corpus size, {len(self.corpus):,}")
-    rows, scores = retrieval.search_divided(self.index, self.rows,
-                                            self.query_encoder.encode_queries(questions), k,
-                                            len(self.corpus))
-    return [self.corpus.ids[row] for row in rows], scores
+    e = self.config.eval
+    # A hybrid fuses each list's top 100 (as eval does); reranking reads the top `rerank`.
+    depth = min(len(self.corpus), max(k, self.rerank, 100 if self.retriever == "hybrid" else 0))
+    if self.retriever != "bm25":
+      ranking = retrieval.search_divided(self.index, self.rows,
+                                         self.query_encoder.encode_queries(questions), depth,
+                                         len(self.corpus))
+    if self.retriever != "dense":
+      sparse = self.bm25.search(questions, depth)
+      ranking = (sparse if self.retriever == "bm25"
+                 else fusion.interpolate(ranking, sparse, e.hybrid_weight, depth)
+                 if e.hybrid_fusion == "interpolate"
+                 else fusion.reciprocal_rank(ranking[0], sparse[0], depth))
+    if self.rerank:
+      logits, = reranking.score_top(self.scorer, questions, self.corpus, [ranking[0]],
+                                    self.rerank, use_titles=self.config.data.use_titles)
+      ranking = reranking.rerank(*ranking, logits, e.rerank_weight)
+    rows, scores = ranking[0][:, :k], ranking[1][:, :k]
+    return ([self.corpus.ids[r[r >= 0]] for r in rows],
+            [s[r >= 0] for r, s in zip(rows, scores)])
 
 
 def main(argv):
@@ -84,7 +133,8 @@ def search(argv):
   typed = argv[1:] or None
   if typed is not None and not any(q.strip() for q in typed):
     raise UserError("the question is empty: give one in quotes, or none to type them")
-  searcher = Searcher(_WORKDIR.value, _MODEL.value, _INDEX.value)
+  searcher = Searcher(_WORKDIR.value, _MODEL.value, _INDEX.value, _RETRIEVER.value,
+                      _RERANK.value)
   corpus = searcher.corpus
   if _QUESTIONS.value:
     if not _RUN.value:
@@ -94,11 +144,11 @@ def search(argv):
       raise UserError(f"{_QUESTIONS.value}: no questions in the file")
     ids, scores = searcher.search([q.text for q in questions], _K.value)
     evaluation.write_trec_run(_RUN.value, [q.id for q in questions], ids, scores,
-                              searcher.model)
+                              searcher.name)
     print(f"{len(questions)} questions, top {_K.value} each, written to {_RUN.value}")
     return
   if typed is None:
-    print(f"{searcher.model} over {len(corpus):,} passages: type a question (Ctrl-D ends).",
+    print(f"{searcher.name} over {len(corpus):,} passages: type a question (Ctrl-D ends).",
           file=sys.stderr)
   for question in typed or (line.strip() for line in sys.stdin):
     if not question:

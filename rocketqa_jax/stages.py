@@ -20,8 +20,9 @@ from typing import Callable, Iterator
 import jax
 import numpy as np
 
-from rocketqa_jax import (artifacts, augmentation, bm25, cross_encoder, denoising, evaluation,
-                          fusion, metrics, mining, models, pair_scoring, plots, sharding)
+from rocketqa_jax import (artifacts, augmentation, bm25, cross_encoder, denoising,
+                          evaluation, fusion, metrics, mining, models, pair_scoring, plots,
+                          reranking, sharding)
 from rocketqa_jax.data.datasets import RetrievalData, load_data
 from rocketqa_jax.data.sampler import BatchSampler, PairExample, PairSampler, TrainExample
 from rocketqa_jax.data.types import Question
@@ -327,50 +328,78 @@ def augment(config, workdir: Workdir) -> None:
 
 
 def evaluate(config, workdir: Workdir) -> dict:
-  """The configured checkpoint (zero-shot, "initial") and every trained dual encoder of the
-  workdir on the eval questions: per model `eval/<model>/` (run.trec, metrics.json), and the
-  table of all of them in `eval/metrics.json` and `eval/table.md`, with plots."""
+  """The configured checkpoint (zero-shot, "initial"), every trained dual encoder of the
+  workdir, and (eval.retrievers) BM25 and the hybrids, then (eval.rerank) those reranked by M_C,
+  on the eval questions: per row `eval/<row>/` (run.trec, metrics.json; "seconds": what the row
+  cost beyond the rows it builds on), and the table of all in `eval/metrics.json` and
+  `eval/table.md`, with plots."""
   data = load_data(config.data)
   e = config.eval
   questions = data.eval[:e.max_questions] if e.max_questions else data.eval
+  texts = [q.text for q in questions]
   models_to_eval = {INITIAL: None}
   models_to_eval.update({s: workdir.towers(s) for s in DUAL_ENCODERS if workdir.is_complete(s)})
-  retrievers = {r.strip() for r in e.retrievers.split(",")}
+  retrievers = set(evaluation.retriever_names(e.retrievers))
   metric_args = dict(ks=tuple(e.ks), mrr_k=e.mrr_k, answer_ks=tuple(e.answer_ks))
-  results, rankings = {}, {}
+  results, rankings = {}, {}  # Per row: its metrics; its ranking (rows, scores) [questions, k].
+
+  def add(row: str, ranking, model: str, started: float) -> None:
+    rankings[row] = ranking
+    results[row] = dict(evaluation.ranking_metrics(ranking[0], data.corpus, questions,
+                                                   **metric_args),
+                        model=model, questions=len(questions), passages=len(data.corpus),
+                        seconds=time.perf_counter() - started)
+    if jax.process_index() == 0 and row not in models_to_eval:  # Dense rows wrote theirs.
+      evaluation.write_trec_run(workdir.eval_run(row), [q.id for q in questions],
+                                [data.corpus.ids[r[r >= 0]] for r in ranking[0]], ranking[1],
+                                row)
+
   for name, towers in models_to_eval.items():
+    started, ranking = time.perf_counter(), {}
     query_encoder, passage_encoder = models.load_encoders(config, towers)
     results[name] = evaluation.evaluate_retriever(
         query_encoder, passage_encoder, data.corpus, questions,
         corpus_dir=workdir.embeddings(name), run=_writer(workdir.eval_run(name)),
         run_name=name, use_titles=config.data.use_titles, index=e.index,
-        shard_size=e.shard_size, ranking=rankings.setdefault(name, {}), **metric_args)
-    results[name]["model"] = str(towers[1]) if towers else config.model.checkpoint
+        shard_size=e.shard_size, ranking=ranking, **metric_args)
+    results[name].update(model=str(towers[1]) if towers else config.model.checkpoint,
+                         seconds=time.perf_counter() - started)
+    rankings[name] = (ranking["rows"], ranking["scores"])
   newest = name  # The last dual encoder (models_to_eval is in pipeline order): the hybrid's.
+  k = rankings[newest][0].shape[1]
   if retrievers & {"bm25", "hybrid"}:
     started = time.perf_counter()
-    index = bm25.BM25.build(data.corpus.texts, data.corpus.titles if config.data.use_titles
-                            else None)
-    sparse = index.search([q.text for q in questions], rankings[newest]["rows"].shape[1])
-    seconds = time.perf_counter() - started
+    index = bm25.for_corpus(data.corpus, workdir.bm25, use_titles=config.data.use_titles,
+                            **config.bm25)
+    sparse = index.search(texts, k)
     if "bm25" in retrievers:
-      results["bm25"] = dict(evaluation.ranking_metrics(sparse[0], data.corpus, questions,
-                                                        **metric_args),
-                             model="BM25 (bm25s)", questions=len(questions),
-                             passages=len(data.corpus), seconds=round(seconds, 2))
+      add("bm25", sparse, f"BM25 (bm25s, {config.bm25.stemmer or 'no'} stemmer)", started)
     # The newest dual encoder's hybrid, and the zero-shot model's: what training adds to it.
     hybrids = {"hybrid": newest, "hybrid_initial": INITIAL} if "hybrid" in retrievers else {}
     for row, model in hybrids.items():
       if row == "hybrid_initial" and newest == INITIAL:
         continue
-      dense = (rankings[model]["rows"], rankings[model]["scores"])
-      fused = (fusion.interpolate(dense, sparse, e.hybrid_weight, dense[0].shape[1])
+      started = time.perf_counter()
+      fused = (fusion.interpolate(rankings[model], sparse, e.hybrid_weight, k)
                if e.hybrid_fusion == "interpolate"
-               else fusion.reciprocal_rank(dense[0], sparse[0], dense[0].shape[1]))
-      results[row] = dict(
-          evaluation.ranking_metrics(fused[0], data.corpus, questions, **metric_args),
-          model=f"{model} + BM25 ({e.hybrid_fusion}, BM25 weight {e.hybrid_weight})",
-          questions=len(questions), passages=len(data.corpus))
+               else fusion.reciprocal_rank(rankings[model][0], sparse[0], k))
+      add(row, fused, f"{model} + BM25 ({e.hybrid_fusion}, BM25 weight {e.hybrid_weight})",
+          started)
+  rerank = {"dense": newest, "bm25": "bm25", "hybrid": "hybrid"}  # The newest model's rows.
+  to_rerank = [rerank[r] for r in evaluation.retriever_names(e.rerank) if rerank[r] in rankings]
+  if to_rerank and e.rerank_depth and not workdir.is_complete("train_ce"):
+    log.info("eval.rerank: no reranked rows, M_C is not trained (stage train_ce)")
+  elif to_rerank and e.rerank_depth:
+    started = time.perf_counter()
+    scorer = models.load_scorer(config, workdir.cross_encoder)
+    logits = reranking.score_top(scorer, texts, data.corpus,
+                                 [rankings[row][0] for row in to_rerank], e.rerank_depth,
+                                 use_titles=config.data.use_titles, progress=True)
+    share = (time.perf_counter() - started) / len(to_rerank)  # Pairs scored once: split evenly.
+    for row, row_logits in zip(to_rerank, logits):
+      add(f"{row}_reranked", reranking.rerank(*rankings[row], row_logits, e.rerank_weight),
+          f"{row} reranked by M_C (top {e.rerank_depth}, M_C weight {e.rerank_weight})",
+          time.perf_counter() - share)
   if jax.process_index() == 0:
     for name, result in results.items():
       artifacts.write_json(workdir.eval_model_metrics(name), result)

@@ -14,7 +14,9 @@
     <workdir>/augment/scores/              M_C's scores of them
     <workdir>/augment/pseudo_labels.jsonl, stats.json
     <workdir>/embeddings/<model>/          corpus embedding shards ("initial" or a training stage)
-    <workdir>/eval/<model>/run.trec, metrics.json; eval/metrics.json, table.md, ablation.png
+    <workdir>/bm25/                        the corpus' BM25 index (bm25s' files; eval, search)
+    <workdir>/eval/<row>/run.trec, metrics.json; eval/metrics.json, table.md, ablation.png
+                                           (a row: a model, bm25, hybrid, ..._reranked)
     <workdir>/training_curves.png
 
 A workdir may be a local folder or `gs://bucket/path` (see artifacts.py for what that changes).
@@ -99,6 +101,11 @@ class Workdir:
     """Corpus embedding shards of a model ("initial" or a training stage): mining and eval
     share them."""
     return self.root / "embeddings" / model
+
+  @property
+  def bm25(self) -> epath.Path:
+    """The corpus' BM25 index (bm25.for_corpus): eval and search share it."""
+    return self.root / "bm25"
 
   @property
   def eval(self) -> epath.Path:

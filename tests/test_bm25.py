@@ -6,8 +6,9 @@ from collections import Counter
 import bm25s
 import numpy as np
 
-from rocketqa_jax import metrics
+from rocketqa_jax import bm25, metrics
 from rocketqa_jax.bm25 import BM25
+from rocketqa_jax.data.corpus import Corpus
 
 TEXTS = ["The cat sat on the mat near the cat door.", "Dogs chase cats in the garden.",
          "A garden of roses and tulips.", "Quantum chromodynamics describes quarks.",
@@ -61,3 +62,27 @@ def test_squad_mini_eval_mrr(squad_mini):
   mrr = metrics.mrr_at_k(ranked, [set(q.positive_ids) for q in questions], 10)
   assert 0.82 <= mrr <= 0.84, mrr
   print(f"BM25 MRR@10 on SQuAD-mini eval: {mrr:.4f}")
+
+
+def test_stemming_matches_word_forms():
+  """Snowball stemming: "founded" finds "founding", which the plain index cannot."""
+  texts = ["The founding of the city.", "A city of founders and dogs.", "Rain in Spain."]
+  assert (BM25.build(texts).search(["founded"], 3)[0] == -1).all()
+  rows, _ = BM25.build(texts, stemmer="english").search(["founded"], 3)
+  assert rows[0, 0] == 0 and (rows[0, 1:] == -1).all()  # "founders" stems to "founder".
+
+
+def test_for_corpus_builds_once_and_rebuilds_for_other_settings(tmp_path):
+  corpus = Corpus(ids=[f"p{i}" for i in range(len(TEXTS))], texts=TEXTS, titles=[""] * len(TEXTS))
+  settings = dict(use_titles=False, k1=0.9, b=0.75, stemmer="english")
+  first = bm25.for_corpus(corpus, tmp_path / "bm25", **settings)
+  written = (tmp_path / "bm25" / bm25.SETTINGS).stat().st_mtime_ns
+  again = bm25.for_corpus(corpus, tmp_path / "bm25", **settings)
+  assert (tmp_path / "bm25" / bm25.SETTINGS).stat().st_mtime_ns == written  # Loaded, not built.
+  assert again.stemmer == "english"
+  for question in ("cats garden", "doors"):
+    for got, expected in zip(again.search([question], 3), first.search([question], 3)):
+      np.testing.assert_array_equal(got, expected)
+  other = bm25.for_corpus(corpus, tmp_path / "bm25", **{**settings, "k1": 1.5})
+  assert (tmp_path / "bm25" / bm25.SETTINGS).stat().st_mtime_ns != written
+  assert not np.allclose(other.search(["cat mat"], 2)[1], first.search(["cat mat"], 2)[1])

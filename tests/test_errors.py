@@ -36,6 +36,11 @@ COMMAND_PROBES = [
              "--config.data.train=gs://b/train.json", "--config.data.eval=gs://b/test.csv"],
      "config.data.corpus: gs://b/psgs_w100.tsv: data files are read from a local disk"),
     (TINY + ["--config.data.path=/nowhere/squad"], "SQuAD v1.1 dev not found in /nowhere/squad"),
+    (TINY + ["--config.bm25.stemmer=klingon"], "config.bm25.stemmer='klingon': expected one of"),
+    (TINY + ["--config.eval.retrievers=dense", "--config.eval.rerank=hybrid"],
+     "config.eval.rerank='hybrid': 'hybrid' is not in config.eval.retrievers='dense'"),
+    (TINY + ["--config.eval.rerank_weight=2"], "config.eval.rerank_weight=2.0: must be in [0, 1]"),
+    (TINY + ["--config.bm25.k1=0"], "config.bm25.k1=0.0: must be positive"),
     (["-m", "rocketqa_jax.search", "--workdir={tmp}/none", "who?"], "config.json is missing"),
 ]
 
@@ -82,7 +87,9 @@ def test_search_refuses_a_bad_k_and_an_empty_question(tmp_path):
   for args, fragment in ((["--k=0", "who?"], "k=0: expected 1 to the corpus size, 2,067"),
                          (["--k=-1", "who?"], "k=-1: expected 1"),
                          ([""], "the question is empty"),
-                         (["--model=train_de2", "who?"], "train_de2 has no trained towers")):
+                         (["--model=train_de2", "who?"], "train_de2 has no trained towers"),
+                         (["--rerank=-1", "who?"], "rerank=-1: expected 0 (none) or a number"),
+                         (["--rerank=3", "who?"], "--rerank=3 needs M_C: stage train_ce")):
     out = run_python(search + args)
     assert out.returncode == errors.EXIT_CODE and fragment in out.stderr, out.stderr[-2000:]
     assert "Traceback" not in out.stderr
