@@ -14,6 +14,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Collection, Mapping, Sequence
 
+import numpy as np
+
+# The thresholds the denoise stage reports on (stats.json "thresholds"); RocketQA uses 0.1.
+REPORTED_THRESHOLDS = (0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
+
 
 @dataclasses.dataclass(frozen=True)
 class Denoised:
@@ -48,3 +53,30 @@ def denoise(candidates: Sequence[str], scores: Mapping[str, float], positives: C
                   dropped=tuple(pid for pid in judged if scores[pid] >= threshold),
                   undenoised=tuple(judged),
                   labeled_positives=len(dict.fromkeys(candidates)) - len(judged))
+
+
+def threshold_table(scores: np.ndarray, with_answer: np.ndarray,
+                    thresholds: Sequence[float] = REPORTED_THRESHOLDS) -> list[dict]:
+  """Per threshold, what the rule would do with the scored candidates (M_C's `scores`, and
+  whether each contains an answer string): how many become negatives and how many are
+  dropped, and how many of each contain an answer (the paper's point: many mined "negatives"
+  are unlabeled positives)."""
+  scores, with_answer = np.asarray(scores), np.asarray(with_answer, bool)
+  table = []
+  for threshold in thresholds:
+    negative = scores < threshold
+    table.append({"threshold": threshold, "negatives": int(negative.sum()),
+                  "negatives_with_answer": int((negative & with_answer).sum()),
+                  "dropped": int((~negative).sum()),
+                  "dropped_with_answer": int((~negative & with_answer).sum())})
+  return table
+
+
+def score_histogram(scores: np.ndarray, with_answer: np.ndarray, bins: int = 20) -> dict:
+  """Counts of M_C's scores in `bins` equal bins over [0, 1], apart for candidates with and
+  without an answer string: {"edges", "with_answer", "without_answer"}."""
+  scores, with_answer = np.asarray(scores), np.asarray(with_answer, bool)
+  edges = np.linspace(0.0, 1.0, bins + 1)
+  return {"edges": edges.round(6).tolist(),
+          "with_answer": np.histogram(scores[with_answer], edges)[0].tolist(),
+          "without_answer": np.histogram(scores[~with_answer], edges)[0].tolist()}

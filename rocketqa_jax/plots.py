@@ -1,5 +1,6 @@
-"""PNG plots of a pipeline workdir: training curves of every training stage and the ablation
-table (retrieval metrics per model), for people who want to look rather than read JSON."""
+"""PNG plots of a pipeline workdir: training curves of every training stage, the ablation
+table (retrieval metrics per row) and M_C's scores of the denoised candidates, for people who
+want to look rather than read JSON."""
 
 from __future__ import annotations
 
@@ -66,4 +67,26 @@ def plot_ablation(results: dict[str, dict], out: PathLike,
   ax.set_ylim(0, 1.1)
   ax.set_title("retrieval on the eval questions, per model")
   ax.legend(fontsize=8, loc="lower right")
+  _save(fig, out)
+
+
+def plot_score_histogram(histogram: dict, threshold: float, out: PathLike) -> None:
+  """M_C's scores of the denoised candidates (denoising.score_histogram), stacked: with an
+  answer string or without; the negative threshold as a line (left of it: hard negatives)."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  import numpy as np
+  edges = np.asarray(histogram["edges"])
+  widths, lefts = np.diff(edges), edges[:-1]
+  fig, ax = plt.subplots(figsize=(7, 4))
+  ax.bar(lefts, histogram["without_answer"], widths, align="edge", label="no answer string")
+  ax.bar(lefts, histogram["with_answer"], widths, align="edge",
+         bottom=histogram["without_answer"], label="contains an answer string")
+  ax.axvline(threshold, color="black", linestyle="--", label=f"negative threshold {threshold}")
+  ax.set_xlabel("M_C score (probability of relevance)")
+  ax.set_ylabel("candidates")
+  ax.set_yscale("log")
+  ax.set_title("denoise: M_C's scores of the mined candidates")
+  ax.legend(fontsize=8)
   _save(fig, out)

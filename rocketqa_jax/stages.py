@@ -248,7 +248,7 @@ def denoise(config, workdir: Workdir) -> None:
     return
   counts = dict.fromkeys(("candidates", "labeled_positives", "negatives", "dropped",
                           "dropped_with_answer", "negatives_with_answer"), 0)
-  lines = []
+  lines, answered = [], array.array("b")  # Per scored pair (question order): has an answer?
   for i, (q, rows, q_scores) in enumerate(zip(
       data.labeled, _per_question(pair_questions, pair_rows, len(positives)),
       _per_question(pair_questions, scores, len(positives)))):
@@ -257,18 +257,23 @@ def denoise(config, workdir: Workdir) -> None:
                                d.negative_threshold)
     for name, value in result.stats.items():
       counts[name] += value
+    with_answer = {row: metrics.has_answer(q.answers, corpus.texts[row]) for row in rows.tolist()}
+    answered.extend(with_answer[row] for row in rows.tolist())
     for kind in ("negatives", "dropped"):
-      counts[f"{kind}_with_answer"] += sum(metrics.has_answer(q.answers, corpus.texts[row])
-                                           for row in getattr(result, kind))
+      counts[f"{kind}_with_answer"] += sum(with_answer[row] for row in getattr(result, kind))
     lines.append(json.dumps({"id": q.id, **{kind: corpus.ids[list(getattr(result, kind))]
                                             for kind in ("negatives", "dropped", "undenoised")}}))
   stats = dict(counts, scored=len(pair_rows), top_k=d.top_k,
                negative_threshold=d.negative_threshold,
                dropped_answer_rate=counts["dropped_with_answer"] / max(counts["dropped"], 1),
-               negative_answer_rate=counts["negatives_with_answer"] / max(counts["negatives"], 1))
+               negative_answer_rate=counts["negatives_with_answer"] / max(counts["negatives"], 1),
+               thresholds=denoising.threshold_table(scores, np.asarray(answered, bool)),
+               histogram=denoising.score_histogram(scores, np.asarray(answered, bool)))
+  plots.plot_score_histogram(stats["histogram"], d.negative_threshold,
+                             workdir.stage("denoise") / "scores.png")
   artifacts.write_json(workdir.stats("denoise"), stats)
   _write_lines(workdir.hard_negatives, lines)
-  log.info("denoise: %s", stats)
+  log.info("denoise: %s", {k: v for k, v in stats.items() if k != "histogram"})
 
 
 def augment(config, workdir: Workdir) -> None:

@@ -9,7 +9,7 @@
                                            candidates.jsonl, where small: mining.py)
     <workdir>/train_ce/cross_encoder/      M_C
     <workdir>/denoise/scores/              M_C's scores of the candidates (pair_scoring.py)
-    <workdir>/denoise/hard_negatives.jsonl, stats.json
+    <workdir>/denoise/hard_negatives.jsonl, stats.json (with a table per threshold), scores.png
     <workdir>/augment/candidates.npz       M_D^(1)'s top-k for the unlabeled questions (+ .jsonl)
     <workdir>/augment/scores/              M_C's scores of them
     <workdir>/augment/pseudo_labels.jsonl, stats.json

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from rocketqa_jax import denoising
 from rocketqa_jax.denoising import Denoised, denoise, to_score
 
 
@@ -66,3 +67,25 @@ def test_random_lists_match_the_reference():
     negatives, dropped = reference(candidates, scores, positives, 0.1)
     assert (list(result.negatives), list(result.dropped)) == (negatives, dropped)
     assert sorted(result.undenoised) == sorted(negatives + dropped)
+
+
+def test_threshold_table_and_histogram_match_plain_counts():
+  rng = np.random.default_rng(0)
+  scores = rng.uniform(size=500).astype(np.float32)
+  scores[:3] = [0.1, 0.0, 1.0]  # On a threshold, and both ends.
+  answer = rng.uniform(size=500) < scores  # Answers more likely at high scores.
+  table = denoising.threshold_table(scores, answer, (0.1, 0.5))
+  for row in table:
+    t = row["threshold"]
+    negatives = [i for i in range(500) if scores[i] < t]
+    assert row["negatives"] == len(negatives) and row["dropped"] == 500 - len(negatives)
+    assert row["negatives_with_answer"] == sum(answer[i] for i in negatives)
+    assert row["dropped_with_answer"] == answer.sum() - row["negatives_with_answer"]
+  assert table[0]["negatives"] < table[1]["negatives"]
+  histogram = denoising.score_histogram(scores, answer, bins=4)
+  assert histogram["edges"] == [0.0, 0.25, 0.5, 0.75, 1.0]
+  for b in range(4):
+    inside = [i for i in range(500) if 0.25 * b <= scores[i] < 0.25 * (b + 1)
+              or (b == 3 and scores[i] == 1.0)]  # numpy's last bin holds its right edge.
+    assert histogram["with_answer"][b] == sum(answer[i] for i in inside)
+    assert histogram["without_answer"][b] == sum(not answer[i] for i in inside)

@@ -38,6 +38,11 @@ def test_pipeline_killed_mid_stage_resumes_and_finishes(tmp_path, squad_mini):
   assert denoise["candidates"] == 5 * len(squad_mini.labeled)
   assert denoise["negatives"] + denoise["dropped"] + denoise["labeled_positives"] == \
       denoise["candidates"]
+  at_threshold = [t for t in denoise["thresholds"] if t["threshold"] == 0.1]  # The config's.
+  assert at_threshold == [{"threshold": 0.1, **{k: denoise[k] for k in (
+      "negatives", "dropped", "negatives_with_answer", "dropped_with_answer")}}]
+  assert sum(denoise["histogram"]["with_answer"] + denoise["histogram"]["without_answer"]) == \
+      denoise["scored"]
   records = [json.loads(l) for l in (tmp_path / "denoise" / "hard_negatives.jsonl").open()]
   positives = {q.id: set(q.positive_ids) for q in squad_mini.labeled}
   assert len(records) == len(positives)
@@ -69,7 +74,8 @@ def test_pipeline_killed_mid_stage_resumes_and_finishes(tmp_path, squad_mini):
   table = (tmp_path / "eval" / "table.md").read_text()
   assert all(f"| {name} |" in table for name in results)
   assert table.strip() in done.stdout  # Printed as well.
-  for png in (tmp_path / "training_curves.png", tmp_path / "eval" / "ablation.png"):
+  for png in (tmp_path / "training_curves.png", tmp_path / "eval" / "ablation.png",
+              tmp_path / "denoise" / "scores.png"):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
   for stage in ("train_de0", "train_ce", "train_de1", "train_de2"):  # TensorBoard event files.
     assert list((tmp_path / stage / "tensorboard").glob("events.out.tfevents.*")), stage
