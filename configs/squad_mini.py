@@ -114,6 +114,9 @@ def get_config(arg=None):
   config.mine = ml_collections.ConfigDict()
   config.mine.top_k = 50
   config.mine.index = "exact"  # exact (JAX, sharded) | scann (approximate); augment's too.
+  # dense | dense,bm25: BM25's top passages (config.bm25) in turns with M_D^(0)'s (DPR's BM25
+  # hard negatives), for train_ce to learn from and denoise to judge.
+  config.mine.sources = "dense"
 
   # Stage train_ce: the cross-encoder M_C (question and passage in one sequence).
   config.ce = ml_collections.ConfigDict()

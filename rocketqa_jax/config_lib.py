@@ -57,6 +57,10 @@ def validate(config) -> None:
   for retriever in evaluation.retriever_names(config.eval.retrievers):
     check("eval.retrievers", retriever, evaluation.RETRIEVERS)
   check("eval.hybrid_fusion", config.eval.hybrid_fusion, ("interpolate", "rrf"))
+  sources = evaluation.retriever_names(config.mine.sources)
+  if sources not in (["dense"], ["dense", "bm25"]):
+    raise ConfigError(f"config.mine.sources={config.mine.sources!r}: expected 'dense' or "
+                      "'dense,bm25'")
   for retriever in evaluation.retriever_names(config.eval.rerank):
     if retriever not in evaluation.retriever_names(config.eval.retrievers):
       raise ConfigError(f"config.eval.rerank={config.eval.rerank!r}: {retriever!r} is not in "

@@ -78,19 +78,42 @@ def mine(query_encoder: Encoder, passage_encoder: Encoder, corpus: Corpus,
          questions: Sequence[Question], *, corpus_dir: PathLike, k: int, index: str = "exact",
          out: PathLike | None = None, readable: PathLike | None = None,
          use_titles: bool = False, shard_size: int = 100_000,
-         progress: bool = True) -> Candidates:
+         progress: bool = True, join: tuple[np.ndarray, np.ndarray] | None = None
+         ) -> Candidates:
   """The top-k candidates of every question, best first; saved to `out` when given, and as
   JSONL to `readable` when given and small enough. This process's corpus shards are encoded
-  into `corpus_dir` (shards already there from the same encoder are reused) and searched."""
+  into `corpus_dir` (shards already there from the same encoder are reused) and searched.
+  `join`: another retriever's ranking (rows, scores) [questions, >= k] taken in turns with the
+  dense one (`interleave`), so the top few of each are among the first candidates."""
   embeddings, rows = corpus_embeddings(passage_encoder, corpus, corpus_dir,
                                        use_titles=use_titles, shard_size=shard_size,
                                        progress=progress)
   queries = query_encoder.encode_queries([q.text for q in questions], progress=progress)
   found, scores = retrieval.search_divided(retrieval.build_index(index, embeddings, k=k), rows,
                                            queries, k, len(corpus))
+  if join is not None:
+    found, scores = interleave((found, scores), join, k)
   candidates = Candidates(np.asarray([q.id for q in questions], dtype=str), found, scores)
   if out is not None:
     candidates.save(out)
   if readable is not None and candidates.rows.size <= READABLE_CANDIDATES:
     candidates.write_jsonl(readable, corpus)
   return candidates
+
+
+def interleave(first: tuple[np.ndarray, np.ndarray], second: tuple[np.ndarray, np.ndarray],
+               k: int) -> tuple[np.ndarray, np.ndarray]:
+  """Per question, the two rankings' rows taken in turns (first's 1st, second's 1st, first's
+  2nd, ...), each row once, the top k; scores are each row's in the ranking it came from
+  (unrelated scales); -1 / -inf pad."""
+  rows = np.full((first[0].shape[0], k), -1, np.int32)
+  scores = np.full(rows.shape, -np.inf, np.float32)
+  for q in range(rows.shape[0]):
+    taken = {}
+    for pair in zip(zip(first[0][q], first[1][q]), zip(second[0][q], second[1][q])):
+      for row, score in pair:
+        if row >= 0 and len(taken) < k:
+          taken.setdefault(int(row), float(score))
+    rows[q, :len(taken)] = list(taken)
+    scores[q, :len(taken)] = list(taken.values())
+  return rows, scores

@@ -45,7 +45,8 @@ def selected(config) -> list[Stage]:
 def recorded_fields(stage: Stage, config) -> dict:
   """{dotted field: value} of every config leaf under the stage's config_fields."""
   out = {}
-  for name in stage.config_fields:
+  fields = stage.config_fields
+  for name in fields(config) if callable(fields) else fields:
     node = config
     for key in name.split("."):
       node = node[key]

@@ -157,14 +157,22 @@ def _writer(path):
 
 
 def _mine(config, workdir: Workdir, stage: str, model: str, questions: list[Question],
-          k: int) -> mining.Candidates:
-  """The top-k of `model`'s dual encoder for `questions`, written as `stage`'s candidates."""
+          k: int, with_bm25: bool = False) -> mining.Candidates:
+  """The top-k of `model`'s dual encoder for `questions` (with BM25's in turns), written as
+  `stage`'s candidates."""
   query_encoder, passage_encoder = models.load_encoders(config, workdir.towers(model))
-  return mining.mine(query_encoder, passage_encoder, load_data(config.data).corpus, questions,
+  corpus = load_data(config.data).corpus
+  sparse = None
+  if with_bm25:
+    index = bm25.for_corpus(corpus, workdir.bm25, use_titles=config.data.use_titles,
+                            **config.bm25)
+    sparse = index.search([q.text for q in questions], k)
+  return mining.mine(query_encoder, passage_encoder, corpus, questions,
                      corpus_dir=workdir.embeddings(model), k=k, index=config.mine.index,
                      out=_writer(workdir.candidates(stage)),
                      readable=_writer(workdir.readable_candidates(stage)),
-                     use_titles=config.data.use_titles, shard_size=config.eval.shard_size)
+                     use_titles=config.data.use_titles, shard_size=config.eval.shard_size,
+                     join=sparse)
 
 
 def _read_candidates(workdir: Workdir, stage: str, questions) -> mining.Candidates:
@@ -173,9 +181,21 @@ def _read_candidates(workdir: Workdir, stage: str, questions) -> mining.Candidat
 
 
 def mine0(config, workdir: Workdir) -> None:
-  """Top-k passages of M_D^(0) (stage train_de0) for every labeled training question."""
+  """Top-k passages of M_D^(0) (stage train_de0) for every labeled training question; with
+  mine.sources "dense,bm25", BM25's top passages in turns with them (DPR's BM25 negatives),
+  so train_ce learns from both kinds and denoise judges both."""
   _mine(config, workdir, "mine0", "train_de0", load_data(config.data).labeled,
-        config.mine.top_k)
+        config.mine.top_k, with_bm25=_mines_bm25(config))
+
+
+def _mines_bm25(config) -> bool:
+  return "bm25" in evaluation.retriever_names(config.mine.sources)
+
+
+def _mine0_fields(config) -> tuple[str, ...]:
+  """What mine0's candidates depend on; BM25's settings only where it mines with BM25 (so a
+  workdir mined before mine.sources existed, dense only, still matches)."""
+  return (*_RETRIEVE, "mine.top_k", *(("mine.sources", "bm25") if _mines_bm25(config) else ()))
 
 
 def train_ce(config, workdir: Workdir) -> None:
@@ -425,7 +445,8 @@ class Stage:
   name: str
   run: Callable  # run(config, workdir): reads `inputs`' artifacts, writes its own.
   inputs: tuple[str, ...]  # The stages whose artifacts it reads.
-  config_fields: tuple[str, ...]  # Config sections or fields its outputs depend on.
+  # Config sections or fields its outputs depend on (or a function of the config giving them).
+  config_fields: tuple[str, ...] | Callable
   trains: str = ""  # "dual_encoder" (its towers are a model eval scores) or "cross_encoder".
   resumable: bool = True  # False: runs every time, on whichever inputs are complete (eval).
 
@@ -442,7 +463,7 @@ _SCORE = ("data", "model.dtype", "model.matmul_dtype", "ce.max_length")
 STAGES = (
     Stage("train_de0", train_de0, (), (*_TRAIN, "train.de0_epochs", "train.de0_random_negatives"),
           trains="dual_encoder"),
-    Stage("mine0", mine0, ("train_de0",), (*_RETRIEVE, "mine.top_k")),
+    Stage("mine0", mine0, ("train_de0",), _mine0_fields),
     Stage("train_ce", train_ce, ("mine0",), ("seed", "data", "model", "mesh", "ce"),
           trains="cross_encoder"),
     Stage("denoise", denoise, ("mine0", "train_ce"),

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import run_python
-from rocketqa_jax import errors
+from rocketqa_jax import bm25, errors, mining
 from rocketqa_jax.artifacts import CorruptArtifactError
 from rocketqa_jax.mining import Candidates, read_candidates
 
@@ -57,3 +57,41 @@ def test_candidates_files_are_checked(tmp_path, squad_mini):
   assert read_candidates(path).check_questions(questions, path).rows.shape == (3, 2)
   with pytest.raises(ValueError, match=r"holds candidates for other questions"):
     read_candidates(path).check_questions(squad_mini.labeled[1:4], path)
+
+
+def reference_interleave(first, second, k):
+  out = []
+  for a, b in zip(first, second):
+    taken = []
+    for pair in zip(a, b):
+      for row in pair:
+        if row >= 0 and row not in taken and len(taken) < k:
+          taken.append(row)
+    out.append(taken)
+  return out
+
+
+def test_interleave_takes_turns_without_repeats():
+  rng = np.random.default_rng(0)
+  first = np.stack([rng.permutation(12)[:6] for _ in range(8)])
+  second = np.stack([rng.permutation(12)[:6] for _ in range(8)])
+  second[0, 2:] = -1  # BM25 matched 2 passages only.
+  scores = lambda rows: (np.where(rows >= 0, -np.arange(6.0), -np.inf) * np.ones_like(rows))
+  rows, got_scores = mining.interleave((first, scores(first)), (second, 10 * scores(second)), 5)
+  for q, expected in enumerate(reference_interleave(first, second, 5)):
+    assert rows[q, :len(expected)].tolist() == expected and (rows[q, len(expected):] == -1).all()
+  assert got_scores[1, 0] == 0 and got_scores[1, 1] in (0, -10)  # Each row's own score.
+
+
+def test_mine0_joins_bm25_candidates(tmp_path, squad_mini):
+  """mine.sources=dense,bm25: BM25's top passages alternate with M_D^(0)'s."""
+  result = run_python(["-m", "rocketqa_jax.main", "--config=configs/tiny.py",
+                       f"--workdir={tmp_path}", "--config.train.steps=1", "--config.mine.top_k=6",
+                       "--config.mine.sources=dense,bm25", "--config.stages=train_de0,mine0"])
+  assert result.returncode == 0, result.stderr[-3000:]
+  candidates = read_candidates(tmp_path / "mine0" / "candidates.npz")
+  index = bm25.BM25.load(tmp_path / "bm25")  # The workdir's index, built for mining.
+  sparse, _ = index.search([q.text for q in squad_mini.labeled[:50]], 3)
+  for q in range(50):
+    assert sparse[q, 0] in candidates.rows[q, :2]  # BM25's best is among the first two.
+    assert set(sparse[q]) <= set(candidates.rows[q]) | {-1}

@@ -88,3 +88,11 @@ def test_missing_input_is_named_before_anything_runs(tmp_path):
   pipeline.plan(_config(**{"stages": "train_de0,mine0"}), workdir)  # Provided by this run.
   pipeline.plan(_config(**{"stages": "eval"}), workdir)  # Eval takes what is there.
   assert not list(tmp_path.iterdir())  # Planning wrote nothing.
+
+
+def test_mine0_records_bm25_settings_only_where_it_mines_with_bm25():
+  dense = pipeline.recorded_fields(stages.BY_NAME["mine0"], _config())
+  assert "mine.sources" not in dense and not any(f.startswith("bm25.") for f in dense)
+  joined = pipeline.recorded_fields(stages.BY_NAME["mine0"],
+                                    _config(**{"mine.sources": "dense,bm25"}))
+  assert joined["mine.sources"] == "dense,bm25" and joined["bm25.stemmer"] == "english"
