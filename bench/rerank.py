@@ -26,12 +26,16 @@ def main(argv=None):
   parser.add_argument("--first", default="hybrid", help="an eval row: the ranking to rerank")
   parser.add_argument("--depths", default="3,5,10,20")
   parser.add_argument("--weights", default="0.3,0.5,0.6,0.7,0.8,0.9,1")
+  parser.add_argument("--max_length", type=int, default=0,
+                      help="M_C's pair length here; 0: the workdir config's ce.max_length")
   parser.add_argument("--out", default=None)
   args = parser.parse_args(argv)
   workdir, config, data, questions = common.dev_workdir(args.workdir)
   texts = [q.text for q in questions]
   first = evaluation.read_trec_run(workdir.eval_run(args.first), questions, data.corpus, 100)
   depths = sorted(map(int, args.depths.split(",")))
+  if args.max_length:
+    config.ce.max_length = args.max_length
   scorer = models.load_scorer(config, workdir.cross_encoder)
   scorer.score(texts[:2], data.corpus.texts[:2], probabilities=False)  # Compiles.
   started = time.perf_counter()
@@ -54,6 +58,7 @@ def main(argv=None):
   print(f"best: depth {best['depth']}, weight {best['weight']} (MRR@10 {best['mrr@10']:.4f})")
   common.write_json("rerank", {"machine": common.machine(), "workdir": str(workdir),
                                "first": args.first, "split": config.data.split,
+                               "max_length": config.ce.max_length,
                                "questions": len(questions), "pairs_per_s": pairs_per_s,
                                "results": rows, "best": best,
                                "command": " ".join(["python", "bench/rerank.py",

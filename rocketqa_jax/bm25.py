@@ -6,8 +6,8 @@ bm25s (sparse-matrix BM25 with Lucene's scoring, numpy only) does the work: it s
 question against a 2,067-paragraph corpus in well under a millisecond and keeps the index as a
 few .npy files. Text: lower-cased words of two or more characters, English stop words removed
 (bm25s' defaults), optionally stemmed (Snowball, through PyStemmer); a passage with a title is
-scored as "title text". `for_corpus` keeps one index per workdir (config.bm25's settings):
-built once by process 0, loaded memory-mapped by every process.
+scored as "title text" (config.bm25.use_titles). `for_corpus` keeps one index per workdir
+(config.bm25's settings): built once by process 0, loaded memory-mapped by every process.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 reranked by its cross-encoder M_C: the systems of the eval table.
 
   python -m rocketqa_jax.search --workdir=workdirs/squad_mini "who founded the university?"
-  python -m rocketqa_jax.search --workdir=W --retriever=hybrid --rerank=5 "who founded it?"
+  python -m rocketqa_jax.search --workdir=W --retriever=hybrid --rerank=4 "who founded it?"
   python -m rocketqa_jax.search --workdir=W                      # questions typed on stdin
   python -m rocketqa_jax.search --workdir=W --questions=q.tsv --run=run.trec   # batch mode
 
@@ -83,8 +83,7 @@ class Searcher:
           every_shard=True)
       self.index = retrieval.build_index(index, embeddings)
     if retriever != "dense":
-      self.bm25 = bm25.for_corpus(self.corpus, workdir.bm25, use_titles=config.data.use_titles,
-                                  **config.bm25)
+      self.bm25 = bm25.for_corpus(self.corpus, workdir.bm25, **config.bm25)
     if rerank:
       if not workdir.is_complete("train_ce"):
         raise UserError(f"--rerank={rerank} needs M_C: stage train_ce of {workdir} has not "

@@ -164,8 +164,7 @@ def _mine(config, workdir: Workdir, stage: str, model: str, questions: list[Ques
   corpus = load_data(config.data).corpus
   sparse = None
   if with_bm25:
-    index = bm25.for_corpus(corpus, workdir.bm25, use_titles=config.data.use_titles,
-                            **config.bm25)
+    index = bm25.for_corpus(corpus, workdir.bm25, **config.bm25)
     sparse = index.search([q.text for q in questions], k)
   return mining.mine(query_encoder, passage_encoder, corpus, questions,
                      corpus_dir=workdir.embeddings(model), k=k, index=config.mine.index,
@@ -394,8 +393,7 @@ def evaluate(config, workdir: Workdir) -> dict:
   k = rankings[newest][0].shape[1]
   if retrievers & {"bm25", "hybrid"}:
     started = time.perf_counter()
-    index = bm25.for_corpus(data.corpus, workdir.bm25, use_titles=config.data.use_titles,
-                            **config.bm25)
+    index = bm25.for_corpus(data.corpus, workdir.bm25, **config.bm25)
     sparse = index.search(texts, k)
     if "bm25" in retrievers:
       add("bm25", sparse, f"BM25 (bm25s, {config.bm25.stemmer or 'no'} stemmer)", started)

@@ -14,7 +14,7 @@ from rocketqa_jax.mining import Candidates, read_candidates
 
 def test_mine0_writes_top_k_for_labeled_questions(tmp_path, squad_mini):
   args = ["-m", "rocketqa_jax.main", "--config=configs/tiny.py", f"--workdir={tmp_path}",
-          "--config.train.steps=2", "--config.mine.top_k=7"]
+          "--config.train.steps=2", "--config.mine.top_k=7", "--config.mine.sources=dense"]
   early = run_python([*args, "--config.stages=mine0"])
   assert early.returncode != 0 and "run that stage first" in early.stderr
   assert not (tmp_path / "config.json").exists()  # Refused before anything was written.

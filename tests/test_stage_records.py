@@ -91,7 +91,7 @@ def test_missing_input_is_named_before_anything_runs(tmp_path):
 
 
 def test_mine0_records_bm25_settings_only_where_it_mines_with_bm25():
-  dense = pipeline.recorded_fields(stages.BY_NAME["mine0"], _config())
+  dense = pipeline.recorded_fields(stages.BY_NAME["mine0"], _config(**{"mine.sources": "dense"}))
   assert "mine.sources" not in dense and not any(f.startswith("bm25.") for f in dense)
   joined = pipeline.recorded_fields(stages.BY_NAME["mine0"],
                                     _config(**{"mine.sources": "dense,bm25"}))
