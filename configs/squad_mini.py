@@ -106,6 +106,11 @@ def get_config(arg=None):
   config.train.warmup_fraction = 0.1
   config.train.weight_decay = 0.0
   config.train.clip_norm = 1.0
+  # Distillation from M_C (RocketQAv2, static): train_de1 and train_de2 add this weight times
+  # the KL between M_C's softmax (logits / temperature) and the dual encoder's over each
+  # query's positive and hard negatives (losses.py); 0 = off.
+  config.train.distill_weight = 0.0
+  config.train.distill_temperature = 1.0
   config.train.checkpoint_every = 20
   config.train.keep_checkpoints = 2
   config.train.log_every = 5

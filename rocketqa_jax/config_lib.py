@@ -99,14 +99,15 @@ def validate(config) -> None:
   if config.mesh.data == 0 or config.mesh.data < -1:
     raise ConfigError(f"config.mesh.data={config.mesh.data}: a device count, or -1 for all")
   for name in ("train.learning_rate", "ce.learning_rate", "train.score_scale", "train.clip_norm",
-               "ce.clip_norm", "bm25.k1"):
+               "ce.clip_norm", "bm25.k1", "train.distill_temperature"):
     section, field = name.split(".")
     if not config[section][field] > 0:  # Also NaN.
       raise ConfigError(f"config.{name}={config[section][field]}: must be positive")
   for name in ("train.hard_negatives", "train.de0_random_negatives", "augment.max_questions",
                "eval.max_questions", "ce.head_learning_rate",  # head: 0 = the body's rate.
                "train.weight_decay", "ce.weight_decay", "train.de0_epochs", "train.steps",
-               "ce.steps", "train.epochs", "ce.epochs", "eval.rerank_depth"):
+               "ce.steps", "train.epochs", "ce.epochs", "eval.rerank_depth",
+               "train.distill_weight"):
     section, field = name.split(".")
     if config[section][field] < 0:
       raise ConfigError(f"config.{name}={config[section][field]}: must be >= 0")

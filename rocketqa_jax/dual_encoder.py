@@ -40,10 +40,14 @@ class DualEncoder:
                  rngs=None if rng is None else {"dropout": rng})
 
   def loss(self, params: dict, batch: dict, rng, *, mesh: Mesh, negatives: str,
-           scale: float = 1.0):
-    """(loss, metrics) over the global batch (see losses.py for the layout)."""
+           scale: float = 1.0, distill_weight: float = 0.0, distill_temperature: float = 1.0):
+    """(loss, metrics) over the global batch (see losses.py for the layout); with a "teacher"
+    in the batch and a `distill_weight`, plus the distillation term."""
     q_rng, p_rng = jax.random.split(rng) if rng is not None else (None, None)
     q = self.encode(params, "query", batch["query"], q_rng)
     p = self.encode(params, "passage", batch["passage"], p_rng)
     return sharded_contrastive_loss(mesh, q, p, batch["query_positive_ids"],
-                                    batch["passage_ids"], negatives=negatives, scale=scale)
+                                    batch["passage_ids"], batch.get("teacher"),
+                                    negatives=negatives, scale=scale,
+                                    distill_weight=distill_weight,
+                                    distill_temperature=distill_temperature)

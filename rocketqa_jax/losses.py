@@ -16,8 +16,24 @@ from jax.sharding import Mesh, PartitionSpec as P
 NEGATIVE_MODES = ("in_batch", "cross_batch")
 
 
-def contrastive_loss(q, p, q_positive_ids, p_ids, *, scale: float = 1.0,
-                     axis_name: str | None = None, cross_batch: bool = True):
+def distillation_loss(student, teacher, temperature: float = 1.0):
+  """Listwise KL(teacher || student) over each query's candidates (RocketQAv2's distillation,
+  static: the teacher M_C's logits are fixed inputs), mean over queries; NaN teacher entries
+  (candidates M_C did not score) leave the list, and a query with fewer than two scored
+  candidates counts no loss. student, teacher: [B, C] logits (student: scaled similarities).
+  Returns (loss, number of queries that counted)."""
+  known = jnp.isfinite(teacher)
+  teacher_log = jax.nn.log_softmax(jnp.where(known, teacher / temperature, -jnp.inf), axis=-1)
+  student_log = jax.nn.log_softmax(jnp.where(known, student, -jnp.inf), axis=-1)
+  terms = jnp.where(known, jnp.exp(teacher_log) * (teacher_log - student_log), 0.0)
+  counted = known.sum(-1) >= 2
+  per_query = jnp.where(counted, terms.sum(-1), 0.0)
+  return per_query.sum() / jnp.maximum(counted.sum(), 1), counted.sum()
+
+
+def contrastive_loss(q, p, q_positive_ids, p_ids, teacher=None, *, scale: float = 1.0,
+                     axis_name: str | None = None, cross_batch: bool = True,
+                     distill_weight: float = 0.0, distill_temperature: float = 1.0):
   """Softmax cross-entropy of each query over candidate passages; returns (loss, metrics).
 
   q: [B, D] queries; p: [M, D] passages, p[i] the positive of q[i]; q_positive_ids: [B, K] ids of
@@ -25,8 +41,13 @@ def contrastive_loss(q, p, q_positive_ids, p_ids, *, scale: float = 1.0,
   labeled positive of the query, other than the query's own slot, is masked out: it must never
   count as a negative. Inside shard_map, `axis_name` names the device axis; the returned values
   are this device's means (take a pmean for the global batch).
+
+  `teacher` [B, 1 + h]: M_C's logits of each query's own passages (its positive, p[i], and its
+  h hard negatives, p[B + i h : B + (i + 1) h]): with `distill_weight`, the loss adds that
+  weight times `distillation_loss` of the query's scores over them.
   """
   num_queries, per_device = q.shape[0], p.shape[0]
+  local_p = p
   labels = jnp.arange(num_queries)
   if axis_name is not None and cross_batch:
     p = jax.lax.all_gather(p, axis_name, tiled=True)
@@ -44,19 +65,31 @@ def contrastive_loss(q, p, q_positive_ids, p_ids, *, scale: float = 1.0,
       "accuracy": (jnp.argmax(scores, axis=-1) == labels).mean(),
       "negatives_per_query": (p.shape[0] - 1 - false_negative.sum(-1)).mean().astype(jnp.float32),
   }
-  return nll.mean(), metrics
+  loss = nll.mean()
+  if teacher is not None and distill_weight:
+    h = (per_device - num_queries) // num_queries
+    own = jnp.concatenate([jnp.arange(num_queries)[:, None],
+                           num_queries + jnp.arange(num_queries * h).reshape(num_queries, h)], 1)
+    student = scale * jnp.einsum("bd,bcd->bc", q.astype(jnp.float32),
+                                 local_p.astype(jnp.float32)[own])
+    kl, _ = distillation_loss(student, teacher, distill_temperature)
+    metrics["distill_kl"] = kl
+    loss = loss + distill_weight * kl
+  return loss, metrics
 
 
-def sharded_contrastive_loss(mesh: Mesh, q, p, q_positive_ids, p_ids, *, negatives: str,
-                             scale: float = 1.0, axis: str = "data"):
+def sharded_contrastive_loss(mesh: Mesh, q, p, q_positive_ids, p_ids, teacher=None, *,
+                             negatives: str, scale: float = 1.0, axis: str = "data",
+                             distill_weight: float = 0.0, distill_temperature: float = 1.0):
   """The loss over the global batch: rows of every input are split over `axis` of `mesh`."""
   if negatives not in NEGATIVE_MODES:
     raise ValueError(f"negatives={negatives!r}: expected one of {NEGATIVE_MODES}")
+  options = dict(scale=scale, axis_name=axis, cross_batch=negatives == "cross_batch",
+                 distill_weight=distill_weight, distill_temperature=distill_temperature)
 
-  def local(q, p, q_positive_ids, p_ids):
-    out = contrastive_loss(q, p, q_positive_ids, p_ids, scale=scale, axis_name=axis,
-                           cross_batch=negatives == "cross_batch")
-    return jax.lax.pmean(out, axis)
+  def local(*inputs):
+    return jax.lax.pmean(contrastive_loss(*inputs, **options), axis)
 
-  fn = jax.shard_map(local, mesh=mesh, in_specs=(P(axis),) * 4, out_specs=P())
-  return fn(q, p, q_positive_ids, p_ids)
+  inputs = (q, p, q_positive_ids, p_ids) + (() if teacher is None else (teacher,))
+  fn = jax.shard_map(local, mesh=mesh, in_specs=(P(axis),) * len(inputs), out_specs=P())
+  return fn(*inputs)

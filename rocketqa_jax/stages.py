@@ -70,7 +70,9 @@ def setup_train_de(config, out, data: RetrievalData, examples: list[TrainExample
   sampler = BatchSampler(examples, queries, passages, corpus_size=len(corpus),
                          global_batch=c.global_batch, hard_negatives=hard_negatives,
                          num_devices=mesh.size, seed=config.seed)
-  loss_fn = functools.partial(de.loss, mesh=mesh, negatives=c.negatives, scale=c.score_scale)
+  loss_fn = functools.partial(de.loss, mesh=mesh, negatives=c.negatives, scale=c.score_scale,
+                              distill_weight=c.distill_weight,
+                              distill_temperature=c.distill_temperature)
   return DualEncoderRun(Trainer(c, loss_fn, sampler, mesh, out, seed=config.seed), de, params,
                         tokenizer)
 
@@ -116,9 +118,30 @@ def _write_lines(path, lines: list[str]) -> None:
   artifacts.write_text(path, "".join(line + "\n" for line in lines))
 
 
+def _with_teacher(config, workdir: Workdir, stage: str, examples: list[TrainExample]
+                  ) -> list[TrainExample]:
+  """The examples with M_C's logits of each positive and hard negative (distillation): every
+  pair scored into `stage`'s scores folder, resumable like denoise's (which scored the
+  negatives once already: at NQ's size, a second denoise's worth of M_C time)."""
+  counts = [len(ex.positives) + len(ex.hard_negatives) for ex in examples]
+  pair_questions = np.repeat(np.arange(len(examples)), counts)
+  pair_rows = np.concatenate([np.asarray([*ex.positives, *ex.hard_negatives], np.int64)
+                              for ex in examples])
+  questions = [Question(str(i), ex.query) for i, ex in enumerate(examples)]
+  p = np.clip(_score(config, workdir, stage, questions, pair_questions, pair_rows), 1e-6,
+              1 - 1e-6)
+  logits = np.split((np.log(p) - np.log1p(-p)).astype(np.float32), np.cumsum(counts)[:-1])
+  return [dataclasses.replace(ex, teacher_positives=row[:len(ex.positives)],
+                              teacher_negatives=row[len(ex.positives):])
+          for ex, row in zip(examples, logits)]
+
+
 def _train_dual_encoder(config, workdir: Workdir, stage: str, examples: list[TrainExample],
                         hard_negatives: int | None = None, epochs: float = 0.0) -> None:
-  """Trains the dual encoder of `stage` and exports its towers."""
+  """Trains the dual encoder of `stage` and exports its towers; with train.distill_weight,
+  the stage distills M_C's scores of each example's passages too (losses.py)."""
+  if config.train.distill_weight and stage != "train_de0":
+    examples = _with_teacher(config, workdir, stage, examples)
   previous = {"train_de1": "train_de0", "train_de2": "train_de1"}.get(stage)
   init = workdir.towers(previous) if config.train.init == "previous" and previous else None
   run = setup_train_de(config, workdir.stage(stage), load_data(config.data), examples,
@@ -458,6 +481,16 @@ _TRAIN = ("seed", "data", "model", "tokenizer", "mesh", "train.steps", "train.ep
 _RETRIEVE = ("data", "model", "tokenizer", "mine.index")
 _SCORE = ("data", "model.dtype", "model.matmul_dtype", "ce.max_length")
 
+
+
+def _hard_negative_training_fields(config) -> tuple[str, ...]:
+  """train_de1's and train_de2's fields; the distillation's only where it is on (so workdirs
+  trained before it existed still match)."""
+  return (*_TRAIN, "train.hard_negatives", "train.init", "denoise.enabled",
+          *(("train.distill_weight", "train.distill_temperature", "ce.max_length")
+            if config.train.distill_weight else ()))
+
+
 STAGES = (
     Stage("train_de0", train_de0, (), (*_TRAIN, "train.de0_epochs", "train.de0_random_negatives"),
           trains="dual_encoder"),
@@ -466,13 +499,11 @@ STAGES = (
           trains="cross_encoder"),
     Stage("denoise", denoise, ("mine0", "train_ce"),
           (*_SCORE, "denoise.top_k", "denoise.negative_threshold")),
-    Stage("train_de1", train_de1, ("denoise",),
-          (*_TRAIN, "train.hard_negatives", "train.init", "denoise.enabled"),
+    Stage("train_de1", train_de1, ("denoise", "train_ce"), _hard_negative_training_fields,
           trains="dual_encoder"),
     Stage("augment", augment, ("train_de1", "train_ce"), (*_RETRIEVE, *_SCORE, "augment")),
-    Stage("train_de2", train_de2, ("denoise", "augment"),
-          (*_TRAIN, "train.hard_negatives", "train.init", "denoise.enabled"),
-          trains="dual_encoder"),
+    Stage("train_de2", train_de2, ("denoise", "augment", "train_ce"),
+          _hard_negative_training_fields, trains="dual_encoder"),
     Stage("eval", evaluate, ("train_de0", "train_de1", "train_de2"), (), resumable=False),
 )
 BY_NAME = {s.name: s for s in STAGES}

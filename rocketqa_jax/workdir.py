@@ -5,6 +5,7 @@
     <workdir>/<stage>/stage.json           written last: the stage is complete, and what it used
     <workdir>/<stage>/checkpoints/, metrics.jsonl, tensorboard/   training stages (the Trainer's)
     <workdir>/train_de<i>/{query,passage}_encoder/   trained towers (HF / sentence-transformers)
+    <workdir>/train_de{1,2}/scores/        M_C's scores of the training pairs (distillation)
     <workdir>/mine0/candidates.npz         M_D^(0)'s top-k for the labeled questions (and
                                            candidates.jsonl, where small: mining.py)
     <workdir>/train_ce/cross_encoder/      M_C

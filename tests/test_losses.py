@@ -76,3 +76,51 @@ def test_in_batch_loss_is_the_mean_of_per_device_losses():
 def test_unknown_negative_mode():
   with pytest.raises(ValueError, match="in_batch"):
     sharded_contrastive_loss(make_mesh(), *_inputs(0), negatives="global")
+
+
+def reference_distillation(q, p, teacher, scale, temperature, hard):
+  """Per device and query: KL(softmax(teacher / T) || softmax(scale q.p)) over the query's own
+  passages (its positive and its hard negatives) M_C scored; mean over queries with >= 2."""
+  m, kls = B * (1 + hard), []
+  for g in range(len(q)):
+    d, i = divmod(g, B)
+    own = [d * m + i] + [d * m + B + i * hard + j for j in range(hard)]
+    t, s = teacher[g], scale * p[own] @ q[g]
+    known = np.isfinite(t)
+    if known.sum() < 2:
+      continue
+    t, s = t[known] / temperature, s[known]
+    pt = np.exp(t - t.max()) / np.exp(t - t.max()).sum()
+    log_ps = s - s.max() - np.log(np.exp(s - s.max()).sum())
+    kls.append(float((pt * (np.log(pt) - log_ps)).sum()))
+  return np.mean(kls), len(kls)
+
+
+def test_distillation_term_on_8_devices_matches_the_reference():
+  hard, scale, temperature, weight = 2, 20.0, 2.0, 0.5
+  q, p, q_pos, p_ids = _inputs(hard, seed=3)
+  q /= np.linalg.norm(q, axis=1, keepdims=True)
+  p /= np.linalg.norm(p, axis=1, keepdims=True)
+  teacher = np.random.default_rng(4).normal(size=(DEVICES * B, 1 + hard)).astype(np.float32) * 3
+  teacher[0, 1] = np.nan  # A random top-up: M_C never scored it.
+  teacher[1, 1:] = np.nan  # Only the positive scored: that query counts no KL.
+  mesh = make_mesh()
+  plain, _ = sharded_contrastive_loss(mesh, q, p, q_pos, p_ids, negatives="cross_batch",
+                                      scale=scale)
+  distilled, metrics = jax.jit(lambda q, p, t: sharded_contrastive_loss(
+      mesh, q, p, q_pos, p_ids, t, negatives="cross_batch", scale=scale, distill_weight=weight,
+      distill_temperature=temperature))(q, p, teacher)
+  # pmean over devices of each device's mean over its counted queries.
+  per_device = [reference_distillation(q[d * B:(d + 1) * B], p[d * B * (1 + hard):
+                                                                 (d + 1) * B * (1 + hard)],
+                                       teacher[d * B:(d + 1) * B], scale, temperature, hard)[0]
+                for d in range(DEVICES)]
+  np.testing.assert_allclose(metrics["distill_kl"], np.mean(per_device), rtol=1e-4)
+  np.testing.assert_allclose(distilled, plain + weight * np.mean(per_device), rtol=1e-4)
+  assert reference_distillation(q, p, teacher, scale, temperature, hard)[1] == DEVICES * B - 1
+  # Its gradient pulls the student towards the teacher: one step lowers the KL.
+  kl = lambda q: sharded_contrastive_loss(mesh, q, p, q_pos, p_ids, teacher,
+                                          negatives="in_batch", scale=scale, distill_weight=1.0,
+                                          distill_temperature=temperature)[1]["distill_kl"]
+  grad = jax.grad(kl)(q)
+  assert float(kl(q - 0.01 * grad)) < float(kl(q))

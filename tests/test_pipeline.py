@@ -16,7 +16,8 @@ BM25_FIRST_32 = 0.3894
 def test_pipeline_killed_mid_stage_resumes_and_finishes(tmp_path, squad_mini):
   args = ["-m", "rocketqa_jax.main", "--config=configs/tiny.py", f"--workdir={tmp_path}",
           f"--config.stages={STAGES}", "--config.train.steps=2", "--config.ce.steps=4",
-          "--config.eval.max_questions=32", "--config.augment.positive_threshold=0.3"]
+          "--config.eval.max_questions=32", "--config.augment.positive_threshold=0.3",
+          "--config.train.distill_weight=0.5"]
   # train_de0 has 2 steps, so the first trainer to finish step 3 is train_ce's: killed there.
   killed = run_python(args, env={KILL_AFTER: "step:3"})
   assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
@@ -50,6 +51,12 @@ def test_pipeline_killed_mid_stage_resumes_and_finishes(tmp_path, squad_mini):
   for r in records:
     assert not positives[r["id"]] & set(r["negatives"] + r["dropped"])
     assert sorted(r["negatives"] + r["dropped"]) == sorted(r["undenoised"])
+  # Distillation (train_de1 and train_de2): M_C scored each example's passages; the KL logged.
+  for stage in ("train_de1", "train_de2"):
+    assert json.loads((tmp_path / stage / "scores" / "manifest.json").read_text())["pairs"] > 64
+    logged = [json.loads(l) for l in (tmp_path / stage / "metrics.jsonl").open()]
+    assert all(r["distill_kl"] >= 0 for r in logged), logged
+  assert "distill_kl" not in (tmp_path / "train_de0" / "metrics.jsonl").read_text()
   augment = json.loads((tmp_path / "augment" / "stats.json").read_text())
   assert augment["questions"] == 64 and 0 < augment["pseudo_labeled"] <= 64
   pseudo = [json.loads(l) for l in (tmp_path / "augment" / "pseudo_labels.jsonl").open()]

@@ -61,6 +61,34 @@ def test_sampler_is_a_pure_function_of_step():
   assert len(set(epoch.tolist())) == 16  # No repeats within an epoch.
 
 
+def test_sampler_carries_the_teacher_logits_of_the_passages_it_draws():
+  """Distillation: M_C's logits travel with the passages drawn, NaN for random top-ups; the
+  draws are the same as without them."""
+  examples = [TrainExample(f"q{i}", (i,), (i + 1, i + 2) if i % 4 else (i + 1,),
+                           teacher_positives=(100.0 + i,),
+                           teacher_negatives=(200.0 + i + 1, 200.0 + i + 2)[:2 if i % 4 else 1])
+              for i in range(20)]
+  queries, passages = _tokens(20, 6, 0), _tokens(30, 10, 1)
+  taught = BatchSampler(examples, queries.take, passages.take, corpus_size=30, global_batch=8,
+                        hard_negatives=2, num_devices=4, seed=0)
+  plain = _sampler(num_devices=4, hard=2)
+  plain.examples = [TrainExample(e.query, e.positives, e.hard_negatives) for e in examples]
+  for step in (0, 1, 2):
+    batch, same = taught.device_batches(step, range(4)), plain.device_batches(step, range(4))
+    assert "teacher" not in same and batch["teacher"].shape == (8, 3)
+    np.testing.assert_array_equal(batch["passage_ids"], same["passage_ids"])
+    ids = batch["passage_ids"].reshape(4, 6)  # Per device: 2 positives; 2 x 2 negatives.
+    for d in range(4):
+      for i in range(2):
+        query = taught.example_indices(step)[d * 2 + i]
+        own = [ids[d, i], *ids[d, 2 + 2 * i:4 + 2 * i]]
+        take = len(examples[query].hard_negatives)  # Drawn first; random top-ups after.
+        expected = ([100.0 + query] + [200.0 + row for row in own[1:1 + take]]
+                    + [np.nan] * (2 - take))
+        np.testing.assert_array_equal(batch["teacher"][d * 2 + i], expected)
+  assert np.isnan(batch["teacher"]).any() and np.isfinite(batch["teacher"]).sum() > 8
+
+
 def test_non_finite_update_leaves_state_unchanged(tmp_path):
   mesh = sharding.make_mesh()
   de = DualEncoder(BertModel(TINY), pooling="cls")

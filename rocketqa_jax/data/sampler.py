@@ -52,10 +52,13 @@ class _StepSampler:
 @dataclasses.dataclass(frozen=True, eq=False)
 class TrainExample:
   """A question with corpus rows of its labeled positives and (optionally) hard negatives (a
-  tuple, or an int32 array where there are millions of them)."""
+  tuple, or an int32 array where there are millions of them); for distillation, M_C's logits
+  of each positive and each hard negative, in the same order (empty: none)."""
   query: str
   positives: tuple[int, ...]
   hard_negatives: Sequence[int] = ()
+  teacher_positives: Sequence[float] = ()
+  teacher_negatives: Sequence[float] = ()
 
 
 class BatchSampler(_StepSampler):
@@ -73,6 +76,7 @@ class BatchSampler(_StepSampler):
       raise ValueError("every training example needs at least one positive")
     self.queries, self.passages, self.hard_negatives = queries, passages, hard_negatives
     self.max_positives = max(len(ex.positives) for ex in examples)
+    self.distills = any(len(ex.teacher_positives) for ex in examples)
     self.corpus_size = corpus_size
 
   def signature(self) -> dict:
@@ -80,36 +84,48 @@ class BatchSampler(_StepSampler):
     return {"seed": self.seed, "global_batch": self.global_batch, "examples": len(self.examples),
             "hard_negatives": self.hard_negatives, "corpus": self.corpus_size}
 
-  def _passages_for(self, step: int, position: int, ex: TrainExample) -> list[int]:
-    """[positive, h negatives] for the example at `position` of the global batch of `step`."""
+  def _passages_for(self, step: int, position: int, ex: TrainExample
+                    ) -> tuple[list[int], list[float]]:
+    """[positive, h negatives] for the example at `position` of the global batch of `step`,
+    and M_C's logits of them (NaN where the example has none: a random top-up)."""
     rng = np.random.default_rng([self.seed, step, position, 1])
-    positive = ex.positives[rng.integers(len(ex.positives))]
-    pool = [p for p in ex.hard_negatives if p not in ex.positives]
+    chosen = rng.integers(len(ex.positives))
+    pool = [i for i, p in enumerate(ex.hard_negatives) if p not in ex.positives]
     take = min(self.hard_negatives, len(pool))
-    negatives = [pool[i] for i in rng.choice(len(pool), take, replace=False)] if take else []
+    picked = [pool[i] for i in rng.choice(len(pool), take, replace=False)] if take else []
+    negatives = [ex.hard_negatives[i] for i in picked]
+    teacher = ([ex.teacher_positives[chosen], *(ex.teacher_negatives[i] for i in picked)]
+               if len(ex.teacher_positives) else [np.nan] * (1 + take))
     excluded = set(ex.positives)
     while len(negatives) < self.hard_negatives:  # Top up with random corpus passages.
       candidate = int(rng.integers(self.corpus_size))
       if candidate not in excluded:
         negatives.append(candidate)
-    return [positive, *negatives]
+        teacher.append(np.nan)
+    return [ex.positives[chosen], *negatives], teacher
 
   def device_batches(self, step: int, devices: Sequence[int]) -> dict[str, np.ndarray]:
-    """The rows of the global batch that belong to `devices` (global device positions)."""
+    """The rows of the global batch that belong to `devices` (global device positions); with
+    "teacher" [queries, 1 + h] (M_C's logits of each query's passages) where the examples
+    carry them."""
     indices = self.example_indices(step)
-    q_rows, p_rows, q_pos = [], [], []
+    q_rows, p_rows, q_pos, teacher = [], [], [], []
     for d in devices:
       block = range(d * self.per_device, (d + 1) * self.per_device)
       picks = [self._passages_for(step, pos, self.examples[indices[pos]]) for pos in block]
       q_rows += [indices[pos] for pos in block]
-      p_rows += [p[0] for p in picks] + [n for p in picks for n in p[1:]]
+      p_rows += [p[0] for p, _ in picks] + [n for p, _ in picks for n in p[1:]]
+      teacher += [t for _, t in picks]
       for pos in block:
         positives = self.examples[indices[pos]].positives
         q_pos.append(list(positives) + [-1] * (self.max_positives - len(positives)))
     queries, passages = self.queries(np.asarray(q_rows)), self.passages(np.asarray(p_rows))
-    return {"query": vars(queries), "passage": vars(passages),
-            "query_positive_ids": np.asarray(q_pos, np.int32),
-            "passage_ids": np.asarray(p_rows, np.int32)}
+    batch = {"query": vars(queries), "passage": vars(passages),
+             "query_positive_ids": np.asarray(q_pos, np.int32),
+             "passage_ids": np.asarray(p_rows, np.int32)}
+    if self.distills:
+      batch["teacher"] = np.asarray(teacher, np.float32)
+    return batch
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
