@@ -19,9 +19,8 @@ import sys
 import textwrap
 
 import ml_collections
-from absl import app, flags
-
 import numpy as np
+from absl import app, flags
 
 from rocketqa_jax import (artifacts, bm25, errors, evaluation, fusion, models, reranking,
                           retrieval, stages)
