@@ -9,7 +9,7 @@ import sys
 import ml_collections
 from absl import flags
 
-from rocketqa_jax import cpu_kernels, evaluation
+from rocketqa_jax import cpu_kernels, evaluation, fusion
 from rocketqa_jax.cross_encoder import LOSSES
 from rocketqa_jax.data import datasets, squad
 from rocketqa_jax.encoder import DTYPES
@@ -56,7 +56,7 @@ def validate(config) -> None:
   check("eval.index", config.eval.index, INDEXES)
   for retriever in evaluation.retriever_names(config.eval.retrievers):
     check("eval.retrievers", retriever, evaluation.RETRIEVERS)
-  check("eval.hybrid_fusion", config.eval.hybrid_fusion, ("interpolate", "rrf"))
+  check("eval.hybrid_fusion", config.eval.hybrid_fusion, fusion.FUSIONS)
   sources = evaluation.retriever_names(config.mine.sources)
   if sources not in (["dense"], ["dense", "bm25"]):
     raise ConfigError(f"config.mine.sources={config.mine.sources!r}: expected 'dense' or "

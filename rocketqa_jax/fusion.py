@@ -14,6 +14,20 @@ from __future__ import annotations
 import numpy as np
 
 
+FUSIONS = ("interpolate", "rrf")  # config.eval.hybrid_fusion.
+
+
+def hybrid(dense: tuple[np.ndarray, np.ndarray], sparse: tuple[np.ndarray, np.ndarray],
+           fusion: str, weight: float, k: int) -> tuple[np.ndarray, np.ndarray]:
+  """The hybrid of a dense and a BM25 ranking (eval's rows, search's --retriever=hybrid):
+  `interpolate` with BM25's share `weight`, or `rrf` (which has no weight)."""
+  if fusion == "interpolate":
+    return interpolate(dense, sparse, weight, k)
+  if fusion == "rrf":
+    return reciprocal_rank(dense[0], sparse[0], k)
+  raise ValueError(f"fusion {fusion!r}: expected one of {FUSIONS}")
+
+
 def zscores(scores: np.ndarray, valid: np.ndarray) -> np.ndarray:
   """Per row, (score - mean) / std over the row's valid entries (0 where the std is 0)."""
   count = np.maximum(valid.sum(1, keepdims=True), 1)

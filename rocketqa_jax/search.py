@@ -106,9 +106,7 @@ class Searcher:
     if self.retriever != "dense":
       sparse = self.bm25.search(questions, depth)
       ranking = (sparse if self.retriever == "bm25"
-                 else fusion.interpolate(ranking, sparse, e.hybrid_weight, depth)
-                 if e.hybrid_fusion == "interpolate"
-                 else fusion.reciprocal_rank(ranking[0], sparse[0], depth))
+                 else fusion.hybrid(ranking, sparse, e.hybrid_fusion, e.hybrid_weight, depth))
     if self.rerank:
       logits, = reranking.score_top(self.scorer, questions, self.corpus, [ranking[0]],
                                     self.rerank, use_titles=self.config.data.use_titles)

@@ -288,8 +288,7 @@ def denoise(config, workdir: Workdir) -> None:
   scores = _score(config, workdir, "denoise", data.labeled, pair_questions, pair_rows)
   if jax.process_index() != 0:
     return
-  counts = dict.fromkeys(("candidates", "labeled_positives", "negatives", "dropped",
-                          "dropped_with_answer", "negatives_with_answer"), 0)
+  counts = dict.fromkeys(("candidates", "labeled_positives", "negatives", "dropped"), 0)
   lines, answered = [], array.array("b")  # Per scored pair (question order): has an answer?
   for i, (q, rows, q_scores) in enumerate(zip(
       data.labeled, _per_question(pair_questions, pair_rows, len(positives)),
@@ -299,18 +298,20 @@ def denoise(config, workdir: Workdir) -> None:
                                d.negative_threshold)
     for name, value in result.stats.items():
       counts[name] += value
-    with_answer = {row: metrics.has_answer(q.answers, corpus.texts[row]) for row in rows.tolist()}
-    answered.extend(with_answer[row] for row in rows.tolist())
-    for kind in ("negatives", "dropped"):
-      counts[f"{kind}_with_answer"] += sum(with_answer[row] for row in getattr(result, kind))
+    answered.extend(metrics.has_answer(q.answers, corpus.texts[row]) for row in rows.tolist())
     lines.append(json.dumps({"id": q.id, **{kind: corpus.ids[list(getattr(result, kind))]
                                             for kind in ("negatives", "dropped", "undenoised")}}))
+  # The rule's own split (score < threshold) is the table's row at the configured threshold.
+  answered = np.asarray(answered, bool)
+  at_threshold, = denoising.threshold_table(scores, answered, (d.negative_threshold,))
+  counts.update(negatives_with_answer=at_threshold["negatives_with_answer"],
+                dropped_with_answer=at_threshold["dropped_with_answer"])
   stats = dict(counts, scored=len(pair_rows), top_k=d.top_k,
                negative_threshold=d.negative_threshold,
                dropped_answer_rate=counts["dropped_with_answer"] / max(counts["dropped"], 1),
                negative_answer_rate=counts["negatives_with_answer"] / max(counts["negatives"], 1),
-               thresholds=denoising.threshold_table(scores, np.asarray(answered, bool)),
-               histogram=denoising.score_histogram(scores, np.asarray(answered, bool)))
+               thresholds=denoising.threshold_table(scores, answered),
+               histogram=denoising.score_histogram(scores, answered))
   plots.plot_score_histogram(stats["histogram"], d.negative_threshold,
                              workdir.stage("denoise") / "scores.png")
   artifacts.write_json(workdir.stats("denoise"), stats)
@@ -426,11 +427,8 @@ def evaluate(config, workdir: Workdir) -> dict:
       if row == "hybrid_initial" and newest == INITIAL:
         continue
       started = time.perf_counter()
-      fused = (fusion.interpolate(rankings[model], sparse, e.hybrid_weight, k)
-               if e.hybrid_fusion == "interpolate"
-               else fusion.reciprocal_rank(rankings[model][0], sparse[0], k))
-      add(row, fused, f"{model} + BM25 ({e.hybrid_fusion}, BM25 weight {e.hybrid_weight})",
-          started)
+      add(row, fusion.hybrid(rankings[model], sparse, e.hybrid_fusion, e.hybrid_weight, k),
+          f"{model} + BM25 ({e.hybrid_fusion}, BM25 weight {e.hybrid_weight})", started)
   rerank = {"dense": newest, "bm25": "bm25", "hybrid": "hybrid"}  # The newest model's rows.
   to_rerank = [rerank[r] for r in evaluation.retriever_names(e.rerank) if rerank[r] in rankings]
   if to_rerank and e.rerank_depth and not workdir.is_complete("train_ce"):

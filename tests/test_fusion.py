@@ -82,3 +82,15 @@ def test_zscores_ignore_padding_and_constant_rows():
   z = fusion.zscores(scores, valid)
   np.testing.assert_allclose(z[0, :2], [1.0, -1.0])
   np.testing.assert_allclose(z[1], [0.0, 0.0, 0.0])
+
+
+def test_hybrid_is_the_configured_rule():
+  first, second = rankings(0), rankings(1)
+  for got, expected in ((fusion.hybrid(first, second, "interpolate", 0.3, 8),
+                         fusion.interpolate(first, second, 0.3, 8)),
+                        (fusion.hybrid(first, second, "rrf", 0.3, 8),
+                         fusion.reciprocal_rank(first[0], second[0], 8))):
+    np.testing.assert_array_equal(got[0], expected[0])
+    np.testing.assert_array_equal(got[1], expected[1])
+  with pytest.raises(ValueError, match="interpolate"):
+    fusion.hybrid(first, second, "max", 0.3, 8)
