@@ -107,8 +107,7 @@ class CrossEncoderScorer(BatchedModel):
   def __init__(self, model: CrossEncoder, params, tokenizer: Tokenizer, *, max_length: int = 160,
                batch_size: int = 64):
     self.model, self.max_length = model, max_length
-    apply = lambda params, tokens: logits(model, params, tokens)
-    super().__init__(apply, params, tokenizer, batch_size)
+    super().__init__(logits, model, params, tokenizer, batch_size)
 
   def fingerprint(self) -> str:
     """Identifies the scores this scorer gives: weights, architecture, length."""

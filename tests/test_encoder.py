@@ -71,3 +71,23 @@ def test_chunked_encoding_matches_whole_batches():
   for bad in (-1, "all", 2.5):
     with pytest.raises(ValueError, match="chunk_tokens"):
       resolve_chunk_tokens(bad)
+
+
+def test_models_of_one_architecture_share_their_compiled_programs():
+  """Each batch shape compiles once per process for every model of one architecture (a stage's
+  dual encoder, the next stage's): the weights are arguments, and each model still uses its own."""
+  import rocketqa_jax
+  texts = ['passage number %d ' % i + 'word ' * (i % 40) for i in range(20)]
+  kw = dict(random_init=True, num_hidden_layers=2, batch_size=16, passage_max_length=64)
+  first = rocketqa_jax.load_encoder("all-MiniLM-L6-v2", seed=1, **kw)
+  second = rocketqa_jax.load_encoder("all-MiniLM-L6-v2", seed=2, **kw)
+  assert second._apply is first._apply
+  a = first.encode_passages(texts)
+  compiled = first._apply._cache_size()
+  b = second.encode_passages(texts)
+  assert first._apply._cache_size() == compiled > 0  # Nothing compiled for the second model.
+  assert np.abs(a - b).max() > 0.1  # Its own weights.
+  np.testing.assert_allclose(b, rocketqa_jax.load_encoder(
+      "all-MiniLM-L6-v2", seed=2, chunk_tokens=0, **kw).encode_passages(texts), atol=1e-6)
+  other = rocketqa_jax.load_encoder("all-MiniLM-L6-v2", seed=1, pooling="cls", **kw)
+  assert other._apply is not first._apply  # Another setting, another program.
