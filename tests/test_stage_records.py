@@ -96,3 +96,23 @@ def test_mine0_records_bm25_settings_only_where_it_mines_with_bm25():
   joined = pipeline.recorded_fields(stages.BY_NAME["mine0"],
                                     _config(**{"mine.sources": "dense,bm25"}))
   assert joined["mine.sources"] == "dense,bm25" and joined["bm25.stemmer"] == "english"
+
+
+def test_the_long_ce_variant_changes_m_c_and_its_reranking_only(tmp_path):
+  """configs/squad_mini.py:long_ce: M_C on 256-token pairs reranking the top 8; a default
+  workdir keeps train_de0 and mine0 for it and is told to redo train_ce."""
+  get = runpy.run_path(str(REPO / "configs/squad_mini.py"))["get_config"]
+  flat = lambda c: {f"{s}.{k}": v for s, d in c.items() if hasattr(d, "items")
+                    for k, v in d.items()}
+  base, long = flat(get()), flat(get("long_ce"))
+  assert {k for k in base if base[k] != long[k]} == {
+      "ce.max_length", "eval.rerank_depth", "eval.rerank_weight"}
+  assert (long["ce.max_length"], long["eval.rerank_depth"]) == (256, 8)
+  config, workdir = get(), Workdir(tmp_path)
+  _finish(config, workdir, "train_de0", "mine0", "train_ce")
+  with pytest.raises(pipeline.StaleStageError, match="stage train_ce.*ce.max_length=160"):
+    pipeline.plan(get("long_ce"), workdir)
+  rerun = get("long_ce")
+  rerun.rerun = "train_ce"
+  assert [s.name for s in pipeline.plan(rerun, workdir)][:2] == ["train_de0", "mine0"]
+  assert workdir.is_complete("mine0") and not workdir.stage("train_ce").exists()
