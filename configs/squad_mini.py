@@ -10,8 +10,9 @@ figures behind each one, and the wall time per stage.
 
 Arguments: `configs/squad_mini.py:quick` evaluates the first 300 questions only;
 `configs/squad_mini.py:dev` is the tuning split (no eval article anywhere);
-`configs/squad_mini.py:long_ce` trains M_C on whole paragraphs (256 tokens) and reranks the top 8:
-the better system, for about 5 more minutes (docs/benchmarks.md). Combine them: `dev,long_ce`.
+`configs/squad_mini.py:long_ce` trains M_C on most of each paragraph (224 tokens, not 160) and
+reranks the top 8: the better system, for a few more minutes (docs/benchmarks.md). Combine
+arguments with commas: `dev,long_ce`.
 """
 
 import ml_collections
@@ -141,10 +142,11 @@ def get_config(arg=None):
   # kind of candidate it will judge.
   config.ce.sample_from_top = 10
   # Question + passage (RocketQA's 160); 192 labeled no better. At 160, 54% of the pairs M_C
-  # reranks lose the paragraph's end (an answer there unseen); 256 cuts 9%: on dev M_C alone
-  # reranks the hybrid's top 4 to 0.872 (0.859 at 160), fused 0.893 (0.889), but trains 1.8x
-  # longer (every step pads to the length) and scores 1.3x slower: the `long_ce` argument.
-  config.ce.max_length = 256 if arg.long_ce else 160
+  # reranks lose the paragraph's end (an answer there unseen); 224 cuts 15%, 256 9%. Dev, M_C
+  # alone on the hybrid's top 4 / fused at depth 8: 160 0.859 / 0.891, 224 0.873 / 0.896, 256
+  # 0.872 / 0.896; train_ce 1.4x and 1.8x longer (every step pads to the length), scoring
+  # 1.2x and 1.3x slower: the `long_ce` argument.
+  config.ce.max_length = 224 if arg.long_ce else 160
   # Pairs M_C scores at a time in denoise and augment (pair_scoring.py): the unit of resumption
   # and of division over processes; about 25 MB of tokens at 160 tokens.
   config.ce.score_chunk = 16_384
@@ -199,9 +201,10 @@ def get_config(arg=None):
   # depth 5 0.841. With M_C trained on BM25's candidates too (mine.sources): depth 3 0.881,
   # 4 0.885, 5 0.885 at 0.4. Depth 4 costs 25 ms a question on 2 cores (160 pairs/s).
   config.eval.rerank = "hybrid"
-  # M_C at 256 tokens (long_ce), dev: depth 4 0.893, depth 8 0.896 at weight 0.3 (0.895 at 0.4).
+  # M_C at 224 tokens (long_ce), dev: depth 4 0.891, depth 8 0.8961 at weight 0.5 (0.8955 at
+  # 0.4, 0.8946 at 0.3).
   config.eval.rerank_depth = 8 if arg.long_ce else 4
-  config.eval.rerank_weight = 0.3 if arg.long_ce else 0.4  # M_C's share; 1 = M_C's order alone.
+  config.eval.rerank_weight = 0.5 if arg.long_ce else 0.4  # M_C's share; 1 = M_C's order alone.
 
   # BM25 (bm25.py): the eval rows bm25 and hybrid; one index per workdir (<workdir>/bm25).
   # Dev split (bench/hybrid.py, MRR@10 of BM25 / of the hybrid with M_D^(2) at 0.5): bm25s'

@@ -99,7 +99,7 @@ def test_mine0_records_bm25_settings_only_where_it_mines_with_bm25():
 
 
 def test_the_long_ce_variant_changes_m_c_and_its_reranking_only(tmp_path):
-  """configs/squad_mini.py:long_ce: M_C on 256-token pairs reranking the top 8; a default
+  """configs/squad_mini.py:long_ce: M_C on 224-token pairs reranking the top 8; a default
   workdir keeps train_de0 and mine0 for it and is told to redo train_ce."""
   get = runpy.run_path(str(REPO / "configs/squad_mini.py"))["get_config"]
   flat = lambda c: {f"{s}.{k}": v for s, d in c.items() if hasattr(d, "items")
@@ -107,7 +107,7 @@ def test_the_long_ce_variant_changes_m_c_and_its_reranking_only(tmp_path):
   base, long = flat(get()), flat(get("long_ce"))
   assert {k for k in base if base[k] != long[k]} == {
       "ce.max_length", "eval.rerank_depth", "eval.rerank_weight"}
-  assert (long["ce.max_length"], long["eval.rerank_depth"]) == (256, 8)
+  assert (long["ce.max_length"], long["eval.rerank_depth"]) == (224, 8)
   config, workdir = get(), Workdir(tmp_path)
   _finish(config, workdir, "train_de0", "mine0", "train_ce")
   with pytest.raises(pipeline.StaleStageError, match="stage train_ce.*ce.max_length=160"):
