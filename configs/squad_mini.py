@@ -9,10 +9,8 @@ Every choice was tuned on the dev split; docs/benchmarks.md ("Tuning on the dev 
 figures behind each one, and the wall time per stage.
 
 Arguments: `configs/squad_mini.py:quick` evaluates the first 300 questions only;
-`configs/squad_mini.py:dev` is the tuning split (no eval article anywhere);
-`configs/squad_mini.py:long_ce` trains M_C on most of each paragraph (224 tokens, not 160) and
-reranks the top 8: the better system, for a few more minutes (docs/benchmarks.md). Combine
-arguments with commas: `dev,long_ce`.
+`configs/squad_mini.py:dev` is the tuning split (no eval article anywhere). Combine arguments
+with commas: `dev,quick`.
 """
 
 import ml_collections
@@ -22,7 +20,7 @@ from rocketqa_jax.stages import NAMES
 
 
 def get_config(arg=None):
-  arg = parse_arg(arg, quick=False, dev=False, long_ce=False)
+  arg = parse_arg(arg, quick=False, dev=False)
   config = ml_collections.ConfigDict()
   config.stages = ",".join(NAMES)  # Comma-separated, run in order; by default all of RocketQA.
   # A stage to redo, with every stage after it: their outputs are removed first. For a workdir
@@ -141,12 +139,12 @@ def get_config(arg=None):
   # Negatives sampled from M_D^(0)'s top 10: the depth denoise rescores, so M_C learns on the
   # kind of candidate it will judge.
   config.ce.sample_from_top = 10
-  # Question + passage (RocketQA's 160); 192 labeled no better. At 160, 54% of the pairs M_C
-  # reranks lose the paragraph's end (an answer there unseen); 224 cuts 15%, 256 9%. Dev, M_C
+  # Question + passage: most of a SQuAD paragraph (RocketQA: 160). At 160, 54% of the pairs M_C
+  # reranks lose the paragraph's end (an answer there unseen); at 224 15%, at 256 9%. Dev, M_C
   # alone on the hybrid's top 4 / fused at depth 8: 160 0.859 / 0.891, 224 0.873 / 0.896, 256
-  # 0.872 / 0.896; train_ce 1.4x and 1.8x longer (every step pads to the length), scoring
-  # 1.2x and 1.3x slower: the `long_ce` argument.
-  config.ce.max_length = 224 if arg.long_ce else 160
+  # 0.872 / 0.896 (z-scored fusion); with eval.rerank's settings, 160 0.893, 224 0.897.
+  # train_ce 1.4x longer at 224 than at 160 (every step pads to the length), scoring 1.2x.
+  config.ce.max_length = 224
   # Pairs M_C scores at a time in denoise and augment (pair_scoring.py): the unit of resumption
   # and of division over processes; about 25 MB of tokens at 160 tokens.
   config.ce.score_chunk = 16_384
@@ -194,17 +192,20 @@ def get_config(arg=None):
   # MRR@10): 0.3 0.858, 0.4 0.870, 0.5 0.876, 0.6 0.876, 0.7 0.871; RRF 0.842; BM25 alone
   # 0.841, M_D^(2) 0.767.
   config.eval.hybrid_weight = 0.5
-  # M_C reranks the top `rerank_depth` of these rows of the newest dual encoder (dense: its
-  # own; bm25; hybrid: its hybrid), its logits fused with their scores (reranking.py); "" =
-  # none. Dev split (bench/rerank.py, the hybrid at 0.876, MRR@10 by depth at M_C weight 0.3 /
-  # 0.4): 3 0.879 / 0.878, 5 0.883 / 0.884, 10 0.887 / 0.886, 20 0.888 / 0.887; M_C alone at
-  # depth 5 0.841. With M_C trained on BM25's candidates too (mine.sources): depth 3 0.881,
-  # 4 0.885, 5 0.885 at 0.4. Depth 4 costs 25 ms a question on 2 cores (160 pairs/s).
+  # M_C reranks the head of these rows of the newest dual encoder (dense: its own; bm25;
+  # hybrid: its hybrid): (1 - weight) * their z-scores + weight * M_C's logits
+  # (reranking.py); "" = none. The head: the top `rerank_depth` passages within `rerank_margin`
+  # of the best one's z-score (0: the whole top depth), so M_C judges the close calls only.
+  # Dev split (bench/rerank.py, M_C at 224 tokens reranking the hybrid at 0.8807, MRR@10 at
+  # weight 0.3): depth 4 0.8951, 8 0.8975, 10 0.8978 (4, 8, 10 pairs a question); depth 8
+  # within 1.5 0.8959, within 2 0.8972 (1.9 pairs), within 3 0.8974 (3.2 pairs). Weight at
+  # depth 8 within 2: 0.2 0.8910, 0.25 0.8935, 0.35 0.8970, 0.4 0.8953, 0.5 0.8932, M_C alone
+  # 0.8847. The logits z-scored over the head instead (the rule before 2026-12-06): depth 8
+  # 0.8940 at 0.5, its best.
   config.eval.rerank = "hybrid"
-  # M_C at 224 tokens (long_ce), dev: depth 4 0.891, depth 8 0.8961 at weight 0.5 (0.8955 at
-  # 0.4, 0.8946 at 0.3).
-  config.eval.rerank_depth = 8 if arg.long_ce else 4
-  config.eval.rerank_weight = 0.5 if arg.long_ce else 0.4  # M_C's share; 1 = M_C's order alone.
+  config.eval.rerank_depth = 8
+  config.eval.rerank_margin = 2.0
+  config.eval.rerank_weight = 0.3  # M_C's share; 1 = M_C's order alone.
 
   # BM25 (bm25.py): the eval rows bm25 and hybrid; one index per workdir (<workdir>/bm25).
   # Dev split (bench/hybrid.py, MRR@10 of BM25 / of the hybrid with M_D^(2) at 0.5): bm25s'

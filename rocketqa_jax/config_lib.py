@@ -107,7 +107,7 @@ def validate(config) -> None:
                "eval.max_questions", "ce.head_learning_rate",  # head: 0 = the body's rate.
                "train.weight_decay", "ce.weight_decay", "train.de0_epochs", "train.steps",
                "ce.steps", "train.epochs", "ce.epochs", "eval.rerank_depth",
-               "train.distill_weight"):
+               "eval.rerank_margin", "train.distill_weight"):
     section, field = name.split(".")
     if config[section][field] < 0:
       raise ConfigError(f"config.{name}={config[section][field]}: must be >= 0")

@@ -97,8 +97,10 @@ class Searcher:
     if not 1 <= k <= len(self.corpus):
       raise UserError(f"k={k}: expected 1 to the corpus size, {len(self.corpus):,}")
     e = self.config.eval
-    # A hybrid fuses each list's top 100 (as eval does); reranking reads the top `rerank`.
-    depth = min(len(self.corpus), max(k, self.rerank, 100 if self.retriever == "hybrid" else 0))
+    # A hybrid fuses each list's top 100, reranking normalizes the first stage's scores over
+    # them: as eval does.
+    full = self.retriever == "hybrid" or self.rerank
+    depth = min(len(self.corpus), max(k, self.rerank, 100 if full else 0))
     if self.retriever != "bm25":
       ranking = retrieval.search_divided(self.index, self.rows,
                                          self.query_encoder.encode_queries(questions), depth,
@@ -108,9 +110,10 @@ class Searcher:
       ranking = (sparse if self.retriever == "bm25"
                  else fusion.hybrid(ranking, sparse, e.hybrid_fusion, e.hybrid_weight, depth))
     if self.rerank:
-      logits, = reranking.score_top(self.scorer, questions, self.corpus, [ranking[0]],
-                                    self.rerank, use_titles=self.config.data.use_titles)
-      ranking = reranking.rerank(*ranking, logits, e.rerank_weight)
+      head = reranking.head(*ranking, self.rerank, e.get("rerank_margin", 0.0))
+      logits, = reranking.score_top(self.scorer, questions, self.corpus, [head],
+                                    use_titles=self.config.data.use_titles)
+      ranking = reranking.rerank(*ranking, head, logits, e.rerank_weight)
     rows, scores = ranking[0][:, :k], ranking[1][:, :k]
     return ([self.corpus.ids[r[r >= 0]] for r in rows],
             [s[r >= 0] for r, s in zip(rows, scores)])

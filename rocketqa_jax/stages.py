@@ -436,14 +436,17 @@ def evaluate(config, workdir: Workdir) -> dict:
   elif to_rerank and e.rerank_depth:
     started = time.perf_counter()
     scorer = models.load_scorer(config, workdir.cross_encoder)
-    logits = reranking.score_top(scorer, texts, data.corpus,
-                                 [rankings[row][0] for row in to_rerank], e.rerank_depth,
+    heads = [reranking.head(*rankings[row], e.rerank_depth, e.rerank_margin)
+             for row in to_rerank]
+    logits = reranking.score_top(scorer, texts, data.corpus, heads,
                                  use_titles=config.data.use_titles, progress=True)
     share = (time.perf_counter() - started) / len(to_rerank)  # Pairs scored once: split evenly.
-    for row, row_logits in zip(to_rerank, logits):
-      add(f"{row}_reranked", reranking.rerank(*rankings[row], row_logits, e.rerank_weight),
-          f"{row} reranked by M_C (top {e.rerank_depth}, M_C weight {e.rerank_weight})",
+    margin = f" within {e.rerank_margin} of the best" if e.rerank_margin else ""
+    for row, head, row_logits in zip(to_rerank, heads, logits):
+      add(f"{row}_reranked", reranking.rerank(*rankings[row], head, row_logits, e.rerank_weight),
+          f"{row} reranked by M_C (top {e.rerank_depth}{margin}, M_C weight {e.rerank_weight})",
           time.perf_counter() - share)
+      results[f"{row}_reranked"]["pairs_per_question"] = float((head >= 0).sum(1).mean())
   if jax.process_index() == 0:
     for name, result in results.items():
       artifacts.write_json(workdir.eval_model_metrics(name), result)

@@ -98,21 +98,17 @@ def test_mine0_records_bm25_settings_only_where_it_mines_with_bm25():
   assert joined["mine.sources"] == "dense,bm25" and joined["bm25.stemmer"] == "english"
 
 
-def test_the_long_ce_variant_changes_m_c_and_its_reranking_only(tmp_path):
-  """configs/squad_mini.py:long_ce: M_C on 224-token pairs reranking the top 8; a default
-  workdir keeps train_de0 and mine0 for it and is told to redo train_ce."""
+def test_another_m_c_length_keeps_the_dual_encoder_stages_before_it(tmp_path):
+  """ce.max_length is train_ce's (and what follows): a workdir made at 224 keeps train_de0 and
+  mine0 for M_C at 160 and is told to redo train_ce."""
   get = runpy.run_path(str(REPO / "configs/squad_mini.py"))["get_config"]
-  flat = lambda c: {f"{s}.{k}": v for s, d in c.items() if hasattr(d, "items")
-                    for k, v in d.items()}
-  base, long = flat(get()), flat(get("long_ce"))
-  assert {k for k in base if base[k] != long[k]} == {
-      "ce.max_length", "eval.rerank_depth", "eval.rerank_weight"}
-  assert (long["ce.max_length"], long["eval.rerank_depth"]) == (224, 8)
   config, workdir = get(), Workdir(tmp_path)
+  assert (config.ce.max_length, config.eval.rerank_depth, config.eval.rerank_margin) == (224, 8, 2)
   _finish(config, workdir, "train_de0", "mine0", "train_ce")
-  with pytest.raises(pipeline.StaleStageError, match="stage train_ce.*ce.max_length=160"):
-    pipeline.plan(get("long_ce"), workdir)
-  rerun = get("long_ce")
-  rerun.rerun = "train_ce"
-  assert [s.name for s in pipeline.plan(rerun, workdir)][:2] == ["train_de0", "mine0"]
+  short = get()
+  short.ce.max_length = 160
+  with pytest.raises(pipeline.StaleStageError, match="stage train_ce.*ce.max_length=224"):
+    pipeline.plan(short, workdir)
+  short.rerun = "train_ce"
+  assert [s.name for s in pipeline.plan(short, workdir)][:2] == ["train_de0", "mine0"]
   assert workdir.is_complete("mine0") and not workdir.stage("train_ce").exists()
