@@ -2,15 +2,15 @@
 reranked by its cross-encoder M_C: the systems of the eval table.
 
   python -m rocketqa_jax.search --workdir=workdirs/squad_mini "who founded the university?"
-  python -m rocketqa_jax.search --workdir=W --retriever=hybrid --rerank=4 "who founded it?"
+  python -m rocketqa_jax.search --workdir=W --retriever=hybrid --rerank=8 "who founded it?"
   python -m rocketqa_jax.search --workdir=W                      # questions typed on stdin
   python -m rocketqa_jax.search --workdir=W --questions=q.tsv --run=run.trec   # batch mode
 
 The model is the workdir's latest trained dual encoder (train_de2, else de1, else de0, else the
 configured checkpoint: "initial"), or --model. The config is the one the pipeline saved in the
-workdir (config.json): its BM25 settings, hybrid weight and M_C weight are eval's; the corpus
-embeddings and BM25 index are the ones mining and eval wrote (built now if missing). Batch mode
-reads `id<TAB>question` lines (or a DPR QA .csv) and writes a TREC run.
+workdir (config.json): its BM25 settings, hybrid weight, M_C margin and weight are eval's; the
+corpus embeddings and BM25 index are the ones mining and eval wrote (built now if missing).
+Batch mode reads `id<TAB>question` lines (or a DPR QA .csv) and writes a TREC run.
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ _K = flags.DEFINE_integer("k", 5, "Passages per question.")
 _INDEX = flags.DEFINE_enum("index", "exact", retrieval.INDEXES, "Exact search or ScaNN.")
 _RETRIEVER = flags.DEFINE_enum("retriever", "dense", evaluation.RETRIEVERS,
                                "The dual encoder, BM25, or both fused (eval's hybrid).")
-_RERANK = flags.DEFINE_integer("rerank", 0, "M_C reranks this many of the retriever's top "
-                               "passages (0: none); eval's weight.")
+_RERANK = flags.DEFINE_integer("rerank", 0, "M_C reranks (at most) this many of the "
+                               "retriever's top passages (0: none); eval's margin and weight.")
 _QUESTIONS = flags.DEFINE_string("questions", "", "Batch mode: a file of questions.")
 _RUN = flags.DEFINE_string("run", "", "Batch mode: the TREC run file to write.")
 flags.mark_flag_as_required("workdir")

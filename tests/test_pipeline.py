@@ -68,16 +68,17 @@ def test_pipeline_killed_mid_stage_resumes_and_finishes(tmp_path, squad_mini):
   # BM25 on the first 32 eval questions (Super Bowl 50's, where BM25 is weak: 0.83 on all).
   assert abs(results["bm25"]["mrr@10"] - BM25_FIRST_32) < 1e-3
   assert results["hybrid"]["model"].startswith("train_de2 + BM25 (interpolate")
-  assert results["hybrid_reranked"]["model"] == ("hybrid reranked by M_C (top 4, M_C weight "
-                                                 "0.4)")
+  assert results["hybrid_reranked"]["model"] == ("hybrid reranked by M_C (top 8 within 2.0 of "
+                                                 "the best, M_C weight 0.3)")
+  assert 0 < results["hybrid_reranked"]["pairs_per_question"] <= 8
   for row in ("bm25", "hybrid", "hybrid_reranked"):  # Every row's ranking is kept.
     assert len((tmp_path / "eval" / row / "run.trec").read_text().splitlines()) == 32 * 100
-  # Reranking reorders the hybrid's top 4 and keeps the rest.
+  # Reranking reorders (some of) the hybrid's top 8 and keeps the rest.
   top = {row: [[l.split()[2] for l in (tmp_path / "eval" / row / "run.trec").open()][i::100]
-               for i in range(6)] for row in ("hybrid", "hybrid_reranked")}
-  assert [sorted(q) for q in zip(*top["hybrid"][:5])] == [
-      sorted(q) for q in zip(*top["hybrid_reranked"][:5])]
-  assert top["hybrid"][5] == top["hybrid_reranked"][5]
+               for i in range(9)] for row in ("hybrid", "hybrid_reranked")}
+  assert [sorted(q) for q in zip(*top["hybrid"][:8])] == [
+      sorted(q) for q in zip(*top["hybrid_reranked"][:8])]
+  assert top["hybrid"][8] == top["hybrid_reranked"][8]
   assert all(0 <= r["mrr@10"] <= 1 and r["questions"] == 32 for r in results.values())
   table = (tmp_path / "eval" / "table.md").read_text()
   assert all(f"| {name} |" in table for name in results)
@@ -110,7 +111,7 @@ def test_pipeline_killed_mid_stage_resumes_and_finishes(tmp_path, squad_mini):
   assert [l.split()[2] for l in run[:5]] == first
   # The eval's best system from the command line: the hybrid reranked by M_C.
   batch = run_python(["-m", "rocketqa_jax.search", f"--workdir={tmp_path}", "--retriever=hybrid",
-                      "--rerank=4", f"--questions={tmp_path / 'q.tsv'}",
+                      "--rerank=8", f"--questions={tmp_path / 'q.tsv'}",
                       f"--run={tmp_path / 'reranked.trec'}"])
   assert batch.returncode == 0, batch.stderr[-3000:]
   run = [l.split() for l in (tmp_path / "reranked.trec").read_text().splitlines()]
@@ -119,4 +120,4 @@ def test_pipeline_killed_mid_stage_resumes_and_finishes(tmp_path, squad_mini):
     got = [l[2] for l in run if l[0] == q.id]
     expected = [l[2] for l in eval_run if l[0] == q.id][:5]
     assert sorted(got) == sorted(expected) and got[0] == expected[0], (got, expected)
-  assert run[0][5] == "hybrid_train_de2_reranked4"
+  assert run[0][5] == "hybrid_train_de2_reranked8"
