@@ -29,11 +29,13 @@ def hybrid(dense: tuple[np.ndarray, np.ndarray], sparse: tuple[np.ndarray, np.nd
 
 
 def zscores(scores: np.ndarray, valid: np.ndarray) -> np.ndarray:
-  """Per row, (score - mean) / std over the row's valid entries (0 where the std is 0)."""
+  """Per row, (score - mean) / std over the row's valid entries (0 where the std is 0, and at
+  the invalid entries: padding's -inf never reaches a weighted sum)."""
+  scores = np.where(valid, scores, 0.0)
   count = np.maximum(valid.sum(1, keepdims=True), 1)
-  mean = np.where(valid, scores, 0).sum(1, keepdims=True) / count
+  mean = scores.sum(1, keepdims=True) / count
   std = np.sqrt(np.where(valid, (scores - mean) ** 2, 0).sum(1, keepdims=True) / count)
-  return np.where(std > 0, (scores - mean) / np.where(std > 0, std, 1), 0.0)
+  return np.where(valid & (std > 0), (scores - mean) / np.where(std > 0, std, 1), 0.0)
 
 
 def interpolate(first: tuple[np.ndarray, np.ndarray], second: tuple[np.ndarray, np.ndarray],

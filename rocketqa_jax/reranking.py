@@ -33,17 +33,10 @@ def head(rows: np.ndarray, scores: np.ndarray, depth: int, margin: float = 0.0) 
   z-score; a head of one passage is empty (nothing to reorder)."""
   keep = rows[:, :depth] >= 0
   if margin > 0:
-    z = first_stage_zscores(rows, scores)[:, :depth]
+    z = fusion.zscores(scores.astype(np.float64), rows >= 0)[:, :depth]
     keep &= z >= z[:, :1] - margin
   keep &= keep.sum(1, keepdims=True) > 1
   return np.where(keep, rows[:, :depth], -1)
-
-
-def first_stage_zscores(rows: np.ndarray, scores: np.ndarray) -> np.ndarray:
-  """A ranking's scores z-normalized per question over its whole list (0 at -1 rows)."""
-  valid = rows >= 0
-  return np.where(valid, fusion.zscores(np.where(valid, scores, 0.0).astype(np.float64), valid),
-                  0.0)
 
 
 def score_top(scorer: CrossEncoderScorer, questions: Sequence[str], corpus: Corpus,
@@ -69,7 +62,7 @@ def rerank(rows: np.ndarray, scores: np.ndarray, heads: np.ndarray, logits: np.n
   it in their order (scored below the head, 1 apart)."""
   depth = heads.shape[1]
   scored = heads >= 0
-  z = first_stage_zscores(rows, scores)[:, :depth]
+  z = fusion.zscores(scores.astype(np.float64), rows >= 0)[:, :depth]
   fused = np.where(scored, (1 - weight) * z + weight * logits, -np.inf)
   order = np.argsort(-fused, axis=1, kind="stable")  # Unscored positions keep their order last.
   new_rows = rows.copy()
