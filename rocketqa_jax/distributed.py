@@ -29,6 +29,9 @@ PROCESS_ID_ENV = "ROCKETQA_PROCESS_ID"
 AUTO_ENV = "ROCKETQA_DISTRIBUTED"  # "1": let JAX detect the cluster (Cloud TPU pods, SLURM).
 HEARTBEAT_ENV = "ROCKETQA_HEARTBEAT_SECONDS"  # How long a silent process may be silent.
 FAILED_KEY = "rocketqa_jax/failed"
+# jax releases whose multi-process CPU collectives deadlock in the first training step after an
+# orbax restore (tests/test_multihost.py; 0.10.2 and 0.12.0.1 pass it). requirements.txt skips them.
+GLOO_RESUME_HANGS = ("0.12.1",)
 
 
 def initialize() -> None:
@@ -39,6 +42,10 @@ def initialize() -> None:
     if jax.config.jax_platforms in (None, "", "cpu") and os.environ.get(
         "JAX_PLATFORMS", "cpu") == "cpu":
       jax.config.update("jax_cpu_collectives_implementation", "gloo")
+      if jax.__version__ in GLOO_RESUME_HANGS:
+        logging.warning("jax %s: CPU processes resumed from a training checkpoint hang in their "
+                        "first step (gloo); requirements.txt excludes it: install another "
+                        "jax, e.g. 0.12.0.1", jax.__version__)
     jax.distributed.initialize(coordinator_address=os.environ[COORDINATOR_ENV],
                                num_processes=int(os.environ[NUM_PROCESSES_ENV]),
                                process_id=int(os.environ[PROCESS_ID_ENV]), **heartbeat)

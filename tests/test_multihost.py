@@ -51,7 +51,11 @@ def _two_processes(workdir, log_dir, env=None, args=((), ()), stages=STAGES, tim
                            distributed.PROCESS_ID_ENV: str(i),
                            distributed.HEARTBEAT_ENV: "15"})
            for i in range(2)]
-  codes = [p.wait(timeout=600) for p in procs]
+  try:
+    codes = [p.wait(timeout=600) for p in procs]
+  finally:  # A hung pair (a deadlocked collective) must not outlive the test.
+    for p in procs:
+      p.kill()
   logs = [(log_dir / f"process{i}.log").read_text() for i in range(2)]
   return (codes, logs, time.perf_counter() - start) if timed else (codes, logs)
 
