@@ -6,7 +6,8 @@ rows (its hybrid, by default) with its head reordered by M_C (reranking.py), and
 
 Reads the workdir's config (its data: the dev split), the row's eval run (top 100 with scores,
 eval/<row>/run.trec) and the cross-encoder (train_ce); scores each question's top max(depths)
-with M_C once (the cost is measured there). Run it on a dev workdir only.
+within the widest margin with M_C once (the cost is measured there). Run it on a dev workdir
+only.
 """
 
 from __future__ import annotations
@@ -36,12 +37,14 @@ def main(argv=None):
   texts = [q.text for q in questions]
   first = evaluation.read_trec_run(workdir.eval_run(args.first), questions, data.corpus, 100)
   depths = sorted(map(int, args.depths.split(",")))
+  margins = [float(m) for m in args.margins.split(",")]
+  widest = 0.0 if 0.0 in margins else max(margins)  # Every head below is a subset of its head.
   if args.max_length:
     config.ce.max_length = args.max_length
   scorer = models.load_scorer(config, workdir.cross_encoder)
   scorer.score(texts[:2], data.corpus.texts[:2], probabilities=False)  # Compiles.
   started = time.perf_counter()
-  deepest = reranking.head(*first, depths[-1])
+  deepest = reranking.head(*first, depths[-1], widest)
   logits, = reranking.score_top(scorer, texts, data.corpus, [deepest],
                                 use_titles=config.data.use_titles, progress=True)
   pairs_per_s = (deepest >= 0).sum() / (time.perf_counter() - started)
@@ -50,8 +53,8 @@ def main(argv=None):
   rows = [dict(depth=0, margin="", weight="", pairs_per_question=0.0,
                seconds_per_question=0.0, **mrr(first[0]))]
   for depth in depths:
-    for margin in map(float, args.margins.split(",")):
-      head = reranking.head(*first, depth, margin)  # A prefix of `deepest`: its logits serve.
+    for margin in margins:
+      head = reranking.head(*first, depth, margin)  # Inside `deepest`: its logits serve.
       pairs = float((head >= 0).sum(1).mean())
       for weight in map(float, args.weights.split(",")):
         reranked, _ = reranking.rerank(*first, head, logits[:, :depth], weight)

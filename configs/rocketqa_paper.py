@@ -30,6 +30,7 @@ def get_config(arg=None):
   t.score_scale = 1.0  # Plain dot product of unnormalized [CLS] vectors.
   t.learning_rate, t.warmup_fraction, t.weight_decay = 3e-5, 0.1, 0.0
   t.dropout = True  # ERNIE's own dropout (BERT's 0.1).
+  t.de2_init, t.de2_epochs = "", 0.0  # Step 4 as step 3: from ERNIE, for train.epochs.
   t.checkpoint_every, t.log_every = 1000, 100
 
   c = config.ce

@@ -53,6 +53,7 @@ def validate(config) -> None:
   check("ce.loss", config.ce.loss, LOSSES)
   check("ce.pooling", config.ce.pooling, POOLING_MODES)
   check("train.init", config.train.init, ("checkpoint", "previous"))
+  check("train.de2_init", config.train.de2_init, ("", "checkpoint", "previous"))
   check("eval.index", config.eval.index, INDEXES)
   for retriever in evaluation.retriever_names(config.eval.retrievers):
     check("eval.retrievers", retriever, evaluation.RETRIEVERS)
@@ -105,8 +106,8 @@ def validate(config) -> None:
       raise ConfigError(f"config.{name}={config[section][field]}: must be positive")
   for name in ("train.hard_negatives", "train.de0_random_negatives", "augment.max_questions",
                "eval.max_questions", "ce.head_learning_rate",  # head: 0 = the body's rate.
-               "train.weight_decay", "ce.weight_decay", "train.de0_epochs", "train.steps",
-               "ce.steps", "train.epochs", "ce.epochs", "eval.rerank_depth",
+               "train.weight_decay", "ce.weight_decay", "train.de0_epochs", "train.de2_epochs",
+               "train.steps", "ce.steps", "train.epochs", "ce.epochs", "eval.rerank_depth",
                "eval.rerank_margin", "train.distill_weight"):
     section, field = name.split(".")
     if config[section][field] < 0:

@@ -49,9 +49,10 @@ def setup_train_de(config, out, data: RetrievalData, examples: list[TrainExample
                    init_towers: tuple | None = None) -> DualEncoderRun:
   """A mesh, a deterministic sampler that tokenizes each step's rows at the fixed training
   lengths, and a trainer writing into the folder `out`, both towers initialized from
-  config.model.checkpoint (or from `init_towers`, a trained (query, passage) pair). `hard_negatives` per query (default
-  config.train.hard_negatives) come from each example's own, topped up at random; `epochs`
-  (default config.train.epochs) applies when config.train.steps is 0."""
+  config.model.checkpoint (or from `init_towers`, a trained (query, passage) pair).
+  `hard_negatives` per query (default config.train.hard_negatives) come from each example's
+  own, topped up at random; `epochs` (default config.train.epochs) applies when
+  config.train.steps is 0."""
   c = steps_for(config.train, len(examples), epochs)
   if hard_negatives is None:
     hard_negatives = c.hard_negatives
@@ -137,13 +138,15 @@ def _with_teacher(config, workdir: Workdir, stage: str, examples: list[TrainExam
 
 
 def _train_dual_encoder(config, workdir: Workdir, stage: str, examples: list[TrainExample],
-                        hard_negatives: int | None = None, epochs: float = 0.0) -> None:
+                        hard_negatives: int | None = None, epochs: float = 0.0,
+                        init: str = "checkpoint") -> None:
   """Trains the dual encoder of `stage` and exports its towers; with train.distill_weight,
-  the stage distills M_C's scores of each example's passages too (losses.py)."""
+  the stage distills M_C's scores of each example's passages too (losses.py). `init`:
+  "previous" starts from the previous stage's towers, "checkpoint" from model.checkpoint."""
   if config.train.distill_weight and stage != "train_de0":
     examples = _with_teacher(config, workdir, stage, examples)
   previous = {"train_de1": "train_de0", "train_de2": "train_de1"}.get(stage)
-  init = workdir.towers(previous) if config.train.init == "previous" and previous else None
+  init = workdir.towers(previous) if init == "previous" and previous else None
   run = setup_train_de(config, workdir.stage(stage), load_data(config.data), examples,
                        hard_negatives, epochs, init)
   state = run.trainer.train(run.params)
@@ -164,14 +167,17 @@ def train_de0(config, workdir: Workdir) -> None:
 def train_de1(config, workdir: Workdir) -> None:
   """M_D^(1): labeled questions with denoised hard negatives (plus cross-batch ones)."""
   _train_dual_encoder(config, workdir, "train_de1",
-                      denoised_examples(config, workdir, load_data(config.data)))
+                      denoised_examples(config, workdir, load_data(config.data)),
+                      init=config.train.init)
 
 
 def train_de2(config, workdir: Workdir) -> None:
-  """M_D^(2): M_D^(1)'s examples plus the pseudo-labeled questions of stage augment."""
+  """M_D^(2): M_D^(1)'s examples plus the pseudo-labeled questions of stage augment, for
+  `train.de2_epochs`, from `train.de2_init` (each "" / 0: as train_de1)."""
   data = load_data(config.data)
   _train_dual_encoder(config, workdir, "train_de2", denoised_examples(config, workdir, data)
-                      + pseudo_labeled_examples(workdir, data))
+                      + pseudo_labeled_examples(workdir, data), epochs=config.train.de2_epochs,
+                      init=config.train.de2_init or config.train.init)
 
 
 def _writer(path):
@@ -492,6 +498,13 @@ def _hard_negative_training_fields(config) -> tuple[str, ...]:
             if config.train.distill_weight else ()))
 
 
+def _train_de2_fields(config) -> tuple[str, ...]:
+  """train_de1's fields, and train_de2's own start and length where set (so workdirs trained
+  before they existed still match)."""
+  own = [f"train.{field}" for field in ("de2_init", "de2_epochs") if config.train[field]]
+  return (*_hard_negative_training_fields(config), *own)
+
+
 STAGES = (
     Stage("train_de0", train_de0, (), (*_TRAIN, "train.de0_epochs", "train.de0_random_negatives"),
           trains="dual_encoder"),
@@ -504,7 +517,7 @@ STAGES = (
           trains="dual_encoder"),
     Stage("augment", augment, ("train_de1", "train_ce"), (*_RETRIEVE, *_SCORE, "augment")),
     Stage("train_de2", train_de2, ("denoise", "augment", "train_ce"),
-          _hard_negative_training_fields, trains="dual_encoder"),
+          _train_de2_fields, trains="dual_encoder"),
     Stage("eval", evaluate, ("train_de0", "train_de1", "train_de2"), (), resumable=False),
 )
 BY_NAME = {s.name: s for s in STAGES}

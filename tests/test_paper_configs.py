@@ -39,4 +39,5 @@ def test_paper_config_has_rocketqas_settings(name, column):
     assert value == row[column] and type(value) is type(row[column]), (row[0], value)
   # Nothing left over from the SQuAD-mini demo's tuning.
   assert config.ce.head_learning_rate == 0.0 and config.train.init == "checkpoint"
+  assert config.train.de2_init == "" and config.train.de2_epochs == 0.0
   assert not re.search(r"shared/docs", (REPO / f"configs/{name}.py").read_text())

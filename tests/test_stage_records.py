@@ -112,3 +112,37 @@ def test_another_m_c_length_keeps_the_dual_encoder_stages_before_it(tmp_path):
   short.rerun = "train_ce"
   assert [s.name for s in pipeline.plan(short, workdir)][:2] == ["train_de0", "mine0"]
   assert workdir.is_complete("mine0") and not workdir.stage("train_ce").exists()
+
+
+def test_train_de2_starts_and_lasts_as_configured(tmp_path, monkeypatch):
+  """train_de2 continues from train_de1's towers for train.de2_epochs where they are set, and
+  otherwise trains as train_de1 (from model.checkpoint, for train.epochs); its record holds
+  its own fields only where set, so workdirs made before them still match."""
+  workdir, calls = Workdir(tmp_path), []
+
+  class Stop(Exception):
+    pass
+
+  def setup_train_de(config, out, data, examples, hard_negatives, epochs, init_towers):
+    calls.append((out.name, epochs, init_towers))
+    raise Stop  # What follows (training, export) is the trainer's tests' business.
+
+  monkeypatch.setattr(stages, "setup_train_de", setup_train_de)
+  monkeypatch.setattr(stages, "load_data", lambda data: None)
+  monkeypatch.setattr(stages, "denoised_examples", lambda config, workdir, data: [])
+  monkeypatch.setattr(stages, "pseudo_labeled_examples", lambda workdir, data: [])
+  de1 = workdir.towers("train_de1")
+  cold = _config("squad_mini", **{"train.de2_init": "checkpoint"})
+  for config, expected in [(_config("squad_mini"), (0.5, de1)), (cold, (0.5, None)),
+                           (_config("nq"), (0.0, None)),
+                           (_config("nq", **{"train.init": "previous"}), (0.0, de1))]:
+    calls.clear()
+    for name in ("train_de1", "train_de2"):
+      with pytest.raises(Stop):
+        stages.BY_NAME[name].run(config, workdir)
+    init_de1 = workdir.towers("train_de0") if config.train.init == "previous" else None
+    assert calls == [("train_de1", 0.0, init_de1), ("train_de2", *expected)]
+  recorded = lambda config: pipeline.recorded_fields(stages.BY_NAME["train_de2"], config)
+  assert recorded(_config("squad_mini"))["train.de2_init"] == "previous"
+  assert recorded(_config("squad_mini"))["train.de2_epochs"] == 0.5
+  assert not {"train.de2_init", "train.de2_epochs"} & set(recorded(_config("nq")))
