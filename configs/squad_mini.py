@@ -142,6 +142,8 @@ def get_config(arg=None):
   config.ce.pooling = "cls"  # What the relevance head reads: cls (RocketQA) | mean.
   config.ce.steps = 0  # > 0: exactly this many; 0: `epochs` over the labeled questions.
   # A longer-trained M_C labels more precisely; 1.2 epochs with 2 negatives fits the 30 minutes.
+  # Its reranking moves by +-0.004 with the schedule: dev, 1.0 / 1.2 / 1.5 epochs 0.8895 /
+  # 0.8972 / 0.8880 (the hybrid's top 8 within 2, weight 0.3).
   config.ce.epochs = 1.2
   config.ce.global_batch = 16  # Questions per step; each brings 1 positive + ce.negatives.
   config.ce.negatives = 2  # Per positive (RocketQA: NQ 1, MS MARCO 4).
