@@ -146,9 +146,9 @@ def _train_dual_encoder(config, workdir: Workdir, stage: str, examples: list[Tra
   if config.train.distill_weight and stage != "train_de0":
     examples = _with_teacher(config, workdir, stage, examples)
   previous = {"train_de1": "train_de0", "train_de2": "train_de1"}.get(stage)
-  init = workdir.towers(previous) if init == "previous" and previous else None
+  towers = workdir.towers(previous) if init == "previous" and previous else None
   run = setup_train_de(config, workdir.stage(stage), load_data(config.data), examples,
-                       hard_negatives, epochs, init)
+                       hard_negatives, epochs, towers)
   state = run.trainer.train(run.params)
   if jax.process_index() == 0:
     de, params = run.dual_encoder, host_params(state.params)
