@@ -23,8 +23,7 @@ def reciprocal_ranks(workdir, data, questions, row: str, k: int = 10) -> np.ndar
   """[questions] 1 / rank of the first labeled passage within the row's top k, else 0."""
   rows, _ = evaluation.read_trec_run(workdir.eval_run(row), questions, data.corpus, k)
   ranked = [data.corpus.ids[r[r >= 0]] for r in rows]
-  ranks = metrics.first_relevant_rank(ranked, [set(q.positive_ids) for q in questions])
-  return np.where(ranks > 0, 1.0 / np.maximum(ranks, 1), 0.0)
+  return metrics.reciprocal_ranks(ranked, [set(q.positive_ids) for q in questions], k)
 
 
 def main(argv=None):

@@ -17,10 +17,15 @@ def first_relevant_rank(ranked: Sequence[Sequence], relevant: Sequence[set]) -> 
   return ranks
 
 
+def reciprocal_ranks(ranked, relevant, k: int = 10) -> np.ndarray:
+  """Per query, 1 / rank of the first relevant item within the top k; 0 if none is there."""
+  ranks = first_relevant_rank([list(items)[:k] for items in ranked], relevant)
+  return np.where(ranks > 0, 1.0 / np.maximum(ranks, 1), 0.0)
+
+
 def mrr_at_k(ranked, relevant, k: int = 10) -> float:
   """Mean reciprocal rank of the first relevant item within the top k (MS MARCO's MRR@10)."""
-  ranks = first_relevant_rank([list(items)[:k] for items in ranked], relevant)
-  return float(np.mean(np.where(ranks > 0, 1.0 / np.maximum(ranks, 1), 0.0)))
+  return float(np.mean(reciprocal_ranks(ranked, relevant, k)))
 
 
 def recall_at_k(ranked, relevant, k: int) -> float:
